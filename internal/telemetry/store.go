@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"iter"
+	"time"
 )
 
 // ListParams selects events of one session.
@@ -42,6 +43,10 @@ type FollowParams struct {
 	Stop <-chan struct{}
 	// Batch caps how many events one List call fetches. Defaults to 256.
 	Batch int
+	// KeepAlive, when positive, makes Follow yield a zero Event (one whose
+	// SequenceNumber is 0) every such interval while it waits, so a
+	// consumer can write keep-alives without a goroutine of its own.
+	KeepAlive time.Duration
 }
 
 // Follow replays the session's events after p.After and then yields new ones
@@ -54,6 +59,12 @@ func Follow(ctx context.Context, s Store, p FollowParams) iter.Seq2[Event, error
 	}
 	return func(yield func(Event, error) bool) {
 		cursor := p.After
+		var tick <-chan time.Time
+		if p.KeepAlive > 0 {
+			t := time.NewTicker(p.KeepAlive)
+			defer t.Stop()
+			tick = t.C
+		}
 		for {
 			// Watch before listing so an append between the two wakes us.
 			changed := s.EventWatch(p.SessionID)
@@ -78,11 +89,27 @@ func Follow(ctx context.Context, s Store, p FollowParams) iter.Seq2[Event, error
 			if stopped {
 				return
 			}
-			select {
-			case <-ctx.Done():
+			if !waitChange(ctx, changed, p.Stop, tick, yield) {
 				return
-			case <-changed:
-			case <-p.Stop:
+			}
+		}
+	}
+}
+
+// waitChange blocks until the session changes or p.Stop closes, yielding
+// keep-alive ticks meanwhile. It reports false when the follow must end.
+func waitChange(ctx context.Context, changed, stop <-chan struct{}, tick <-chan time.Time, yield func(Event, error) bool) bool {
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-changed:
+			return true
+		case <-stop:
+			return true
+		case <-tick:
+			if !yield(Event{}, nil) {
+				return false
 			}
 		}
 	}

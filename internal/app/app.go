@@ -1,0 +1,178 @@
+// Package app is the composition root: it turns configuration and an agent
+// definition into stores, a model, tools, the agent and the HTTP server, and
+// owns the order in which they start and stop. It is the only package that
+// imports backends.
+package app
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/omniserve/omniserve/internal/agent"
+	"github.com/omniserve/omniserve/internal/config"
+	"github.com/omniserve/omniserve/internal/httpapi"
+	"github.com/omniserve/omniserve/internal/memory"
+	"github.com/omniserve/omniserve/internal/metrics"
+	"github.com/omniserve/omniserve/internal/store/memstore"
+	"github.com/omniserve/omniserve/internal/telemetry"
+	"github.com/omniserve/omniserve/internal/tool"
+	"github.com/omniserve/omniserve/internal/version"
+)
+
+// AgentSpec defines an agent independently of where it came from (an agent
+// file, the CLI's quickstart flags, or the Go API).
+type AgentSpec struct {
+	Name              string
+	SystemInstruction string
+	Model             ModelSpec
+	Tools             *tool.Registry
+	MaxSteps          int
+}
+
+// Agent is a built agent together with the stores it writes to.
+type Agent struct {
+	Runner *agent.Agent
+	Events telemetry.Store
+	Memory memory.Store
+}
+
+// NewAgent builds an agent on in-memory stores. lookup reads the model's
+// key variable.
+func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
+	model, err := NewModel(spec.Model, lookup, logger.With(slog.String("component", "model")))
+	if err != nil {
+		return nil, err
+	}
+	store := memstore.New()
+	tools := spec.Tools
+	if tools == nil {
+		tools = tool.NewRegistry()
+	}
+	runner, err := agent.New(agent.Config{
+		Name:              spec.Name,
+		SystemInstruction: spec.SystemInstruction,
+		Model:             model,
+		Tools:             tools,
+		Memory:            store,
+		Events:            store,
+		MaxSteps:          spec.MaxSteps,
+		Temperature:       spec.Model.Temperature,
+		MaxTokens:         spec.Model.MaxTokens,
+		Logger:            logger.With(slog.String("component", "agent")),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{Runner: runner, Events: store, Memory: store}, nil
+}
+
+// Server serves one agent over HTTP.
+type Server struct {
+	cfg config.Config
+	api *httpapi.API
+	log *slog.Logger
+}
+
+// NewServer builds the HTTP server for ag with cfg, which must already be
+// loaded and validated.
+func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, error) {
+	if ag == nil || ag.Runner == nil {
+		return nil, errors.New("app: agent is required")
+	}
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
+	authToken := ""
+	if cfg.AuthEnabled {
+		authToken = cfg.AuthToken
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Runner:         ag.Runner,
+		Events:         ag.Events,
+		Metrics:        metrics.New(),
+		Version:        version.String(),
+		APIPrefix:      cfg.APIPrefix,
+		RequestTimeout: cfg.RequestTimeout,
+		MaxBodyBytes:   cfg.MaxBodyBytes,
+		KeepAlive:      cfg.KeepAliveInterval,
+		AuthToken:      authToken,
+		RequestLogging: cfg.RequestLogging,
+		Logger:         logger.With(slog.String("component", "http")),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg, api: api, log: logger}, nil
+}
+
+// Handler returns the server's handler, for tests and embedding. It answers
+// /ready with 503 until [Server.SetReady] or [Server.Serve] marks it ready.
+func (s *Server) Handler() http.Handler { return s.api.Handler() }
+
+// SetReady marks the server ready without serving, for embedders that run
+// their own http.Server around [Server.Handler].
+func (s *Server) SetReady() { s.api.SetReady(true) }
+
+// Addr is the configured listen address.
+func (s *Server) Addr() string {
+	return net.JoinHostPort(s.cfg.Host, strconv.Itoa(s.cfg.Port))
+}
+
+// ListenAndServe listens on the configured address and serves until ctx
+// ends, then shuts down gracefully.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.Addr())
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.Addr(), err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends. Shutdown then goes: /ready answers 503,
+// the listener closes, in-flight requests get the grace period to finish;
+// past it, runs are cancelled and streams end with an error frame.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	s.api.SetReady(true)
+	s.log.Info("serving", slog.String("addr", ln.Addr().String()))
+
+	select {
+	case err := <-serveErr:
+		s.api.Close()
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	s.log.Info("shutting down", slog.Duration("grace", s.cfg.ShutdownGrace))
+	s.api.BeginDrain()
+	graceCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(graceCtx)
+	if err != nil {
+		// Grace is over: end runs and streams, give handlers a moment to
+		// write their final frames, then drop what is left.
+		s.api.Abort()
+		finalCtx, cancelFinal := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelFinal()
+		if err = srv.Shutdown(finalCtx); err != nil {
+			_ = srv.Close()
+		}
+	}
+	s.api.Close()
+	<-serveErr
+	s.log.Info("stopped")
+	return nil
+}

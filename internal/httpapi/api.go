@@ -1,0 +1,172 @@
+// Package httpapi is the HTTP face of one served agent: routes, handlers,
+// the SSE writer, error mapping and middleware. Routes are declared with
+// huma on a chi router, so /openapi.json is generated from the same types
+// the handlers use.
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humachi"
+	"github.com/go-chi/chi/v5"
+
+	"github.com/omniserve/omniserve/internal/agent"
+	"github.com/omniserve/omniserve/internal/metrics"
+	"github.com/omniserve/omniserve/internal/telemetry"
+)
+
+// Config configures an [API].
+type Config struct {
+	// Runner is the served agent. Required.
+	Runner agent.Runner
+	// Events is the telemetry log runs are appended to. Required.
+	Events telemetry.Store
+	// Metrics receives request and run metrics. Defaults to a fresh registry.
+	Metrics *metrics.Metrics
+	// Version is reported by /health and /openapi.json. Defaults to "0+unknown".
+	Version string
+	// APIPrefix mounts the agent routes under a path such as "/api/v1"; it
+	// must already be normalised. Defaults to "" (the root).
+	APIPrefix string
+	// RequestTimeout bounds one run; zero or less disables it. Defaults to 0.
+	RequestTimeout time.Duration
+	// MaxBodyBytes caps request bodies. Defaults to 1 MiB.
+	MaxBodyBytes int64
+	// KeepAlive is the interval of SSE keep-alive comments. Defaults to 15s.
+	KeepAlive time.Duration
+	// SSEWriteTimeout is how long one SSE frame may take to reach a client
+	// before the stream is dropped. Defaults to 30s.
+	SSEWriteTimeout time.Duration
+	// AuthToken, when set, protects every non-public route with
+	// "Authorization: Bearer <token>".
+	AuthToken string
+	// RequestLogging logs one line per request.
+	RequestLogging bool
+	// Logger receives request logs and errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// API serves one agent over HTTP.
+type API struct {
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics.Metrics
+	handler http.Handler
+	started time.Time
+
+	ready    atomic.Bool
+	draining atomic.Bool
+	// abort is cancelled when in-flight runs and streams must end now
+	// (the shutdown grace period is over).
+	abort       context.Context
+	abortCancel context.CancelFunc
+}
+
+// New builds the API. It is not ready (GET /ready answers 503) until
+// [API.SetReady] is called.
+func New(cfg Config) (*API, error) {
+	if cfg.Runner == nil {
+		return nil, errors.New("httpapi: Runner is required")
+	}
+	if cfg.Events == nil {
+		return nil, errors.New("httpapi: Events is required")
+	}
+	cfg.Version = cmp.Or(cfg.Version, "0+unknown")
+	cfg.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, 1<<20)
+	cfg.KeepAlive = cmp.Or(cfg.KeepAlive, 15*time.Second)
+	cfg.SSEWriteTimeout = cmp.Or(cfg.SSEWriteTimeout, 30*time.Second)
+	a := &API{
+		cfg:     cfg,
+		log:     cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		metrics: cfg.Metrics,
+		started: time.Now(),
+	}
+	if a.metrics == nil {
+		a.metrics = metrics.New()
+	}
+	a.abort, a.abortCancel = context.WithCancel(context.Background())
+	a.handler = a.routes()
+	return a, nil
+}
+
+// Handler returns the HTTP handler serving every route.
+func (a *API) Handler() http.Handler { return a.handler }
+
+// SetReady marks startup as finished (or not).
+func (a *API) SetReady(ready bool) { a.ready.Store(ready) }
+
+// BeginDrain makes /ready answer 503 so load balancers stop sending
+// traffic; in-flight work continues.
+func (a *API) BeginDrain() { a.draining.Store(true) }
+
+// Abort ends in-flight runs and open streams now: runs are cancelled and
+// streams get a final error frame.
+func (a *API) Abort() { a.abortCancel() }
+
+// Close releases the API's resources.
+func (a *API) Close() { a.abortCancel() }
+
+func (a *API) routes() http.Handler {
+	installErrors()
+	root := chi.NewRouter()
+	root.Use(a.recoverer, a.observe)
+
+	hc := huma.DefaultConfig(a.cfg.Runner.Name()+" API", a.cfg.Version)
+	hc.Info.Description = "OmniServe: the agent " + a.cfg.Runner.Name() + " served over REST and Server-Sent Events."
+	hc.OpenAPIPath = "" // served below at /openapi.json, outside the prefix
+	hc.DocsPath = ""
+	hc.SchemasPath = ""
+	hc.CreateHooks = nil // no $schema links in bodies: clients of the original expect plain objects
+	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"bearer": {Type: "http", Scheme: "bearer", Description: "Required when the server runs with an auth token."},
+	}
+
+	var api huma.API
+	if a.cfg.APIPrefix == "" {
+		api = humachi.New(root, hc)
+	} else {
+		sub := chi.NewRouter()
+		root.Mount(a.cfg.APIPrefix, sub)
+		hc.Servers = []*huma.Server{{URL: a.cfg.APIPrefix}}
+		api = humachi.New(sub, hc)
+	}
+	api.UseMiddleware(a.authMiddleware(api))
+
+	a.registerCore(api)
+	a.registerRun(api)
+
+	root.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		b, err := api.OpenAPI().MarshalJSON()
+		if err != nil {
+			a.internalError(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+	})
+	root.Handle("/prometheus", a.metrics.Handler())
+	root.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, detailError(http.StatusNotFound, "Not Found"))
+	})
+	root.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusMethodNotAllowed, detailError(http.StatusMethodNotAllowed, "Method Not Allowed"))
+	})
+	return root
+}
+
+// public reports whether op needs no token.
+func public(op *huma.Operation) bool {
+	for _, t := range op.Tags {
+		if t == tagPublic {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+// Package metrics owns the Prometheus registry of one server instance and
+// the collectors on it. Collectors register on a registry created here,
+// never on the global default, so two servers in one process (or one test)
+// never share counts.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics is the set of collectors of one server.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	requestsTotal   prometheus.Counter
+	requestsSuccess prometheus.Counter
+	requestsError   prometheus.Counter
+	activeRequests  prometheus.Gauge
+	requestDuration *prometheus.HistogramVec
+	runs            *prometheus.CounterVec
+	runDuration     prometheus.Histogram
+	tokens          *prometheus.CounterVec
+	sseClients      prometheus.Gauge
+}
+
+// New creates a registry with the server's collectors and the Go runtime
+// and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: reg,
+		requestsTotal: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omniserve_requests_total", Help: "HTTP requests served, excluding scrapes of /prometheus.",
+		}),
+		requestsSuccess: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omniserve_requests_success", Help: "HTTP requests answered with a status below 400.",
+		}),
+		requestsError: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omniserve_requests_error", Help: "HTTP requests answered with a status of 400 or more.",
+		}),
+		activeRequests: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omniserve_active_requests", Help: "HTTP requests in progress.",
+		}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "omniserve_request_duration_seconds",
+			Help:    "HTTP request duration by method, route pattern and status class.",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"method", "route", "code"}),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omniserve_runs_total", Help: "Agent runs finished, by mode (sync or stream) and outcome.",
+		}, []string{"mode", "outcome"}),
+		runDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "omniserve_run_duration_seconds", Help: "Agent run duration.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omniserve_model_tokens_total", Help: "Model tokens used by agent runs, by kind (prompt or completion).",
+		}, []string{"kind"}),
+		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omniserve_sse_clients", Help: "Open server-sent-event streams.",
+		}),
+	}
+	reg.MustRegister(
+		m.requestsTotal, m.requestsSuccess, m.requestsError, m.activeRequests, m.requestDuration,
+		m.runs, m.runDuration, m.tokens, m.sseClients,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Registry returns the registry, for callers that add their own collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.registry }
+
+// Handler serves the registry in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// RequestStarted counts a request in progress; call the returned func with
+// the route pattern (never the raw path) and status when it ends.
+func (m *Metrics) RequestStarted(method string) func(route string, status int) {
+	start := time.Now()
+	m.activeRequests.Inc()
+	return func(route string, status int) {
+		m.activeRequests.Dec()
+		m.requestsTotal.Inc()
+		if status >= 400 {
+			m.requestsError.Inc()
+		} else {
+			m.requestsSuccess.Inc()
+		}
+		m.requestDuration.WithLabelValues(method, route, strconv.Itoa(status/100)+"xx").Observe(time.Since(start).Seconds())
+	}
+}
+
+// RunFinished records one agent run.
+func (m *Metrics) RunFinished(mode, outcome string, d time.Duration, promptTokens, completionTokens int) {
+	m.runs.WithLabelValues(mode, outcome).Inc()
+	m.runDuration.Observe(d.Seconds())
+	if promptTokens > 0 {
+		m.tokens.WithLabelValues("prompt").Add(float64(promptTokens))
+	}
+	if completionTokens > 0 {
+		m.tokens.WithLabelValues("completion").Add(float64(completionTokens))
+	}
+}
+
+// SSEClientOpened counts an open stream; call the returned func when it closes.
+func (m *Metrics) SSEClientOpened() func() {
+	m.sseClients.Inc()
+	return m.sseClients.Dec
+}
