@@ -73,8 +73,8 @@ func (a *API) registerCore(api huma.API) {
 
 	huma.Register(api, huma.Operation{
 		OperationID: "ready", Method: http.MethodGet, Path: "/ready",
-		Summary:     "Readiness: 200 once started, 503 before that and while draining",
-		Tags:        []string{tagPublic},
+		Summary: "Readiness: 200 once started, 503 before that and while draining",
+		Tags:    []string{tagPublic},
 		Responses: map[string]*huma.Response{
 			"503": {Description: "Not ready: starting up or shutting down. The body says which part is not ready."},
 		},
