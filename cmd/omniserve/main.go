@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // get_time and cron need zone data even in a minimal image
 
 	"github.com/omniserve/omniserve/internal/cli"
 )

@@ -10,6 +10,7 @@ import (
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+	"github.com/goccy/go-yaml/token"
 )
 
 // decode parses data, checks its shape against [File], decodes it strictly
@@ -150,13 +151,21 @@ func (c *checker) check(n ast.Node, t reflect.Type, path string) {
 			c.wrongType(n, path, "a string")
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		in, ok := n.(*ast.IntegerNode)
-		if !ok {
+		switch v := n.(type) {
+		case *ast.IntegerNode:
+			if !fitsInt(v, t) {
+				c.add(path, c.lineFor(n, path), "integer out of range")
+			}
+		case *ast.StringNode:
+			// The parser keeps integers too long for 64 bits as plain
+			// strings; call them what they are.
+			if isPlainDigits(v) {
+				c.add(path, c.lineFor(n, path), "integer out of range")
+				return
+			}
 			c.wrongType(n, path, "an integer")
-			return
-		}
-		if !fitsInt(in, t) {
-			c.add(path, c.lineFor(n, path), "integer out of range")
+		default:
+			c.wrongType(n, path, "an integer")
 		}
 	case reflect.Float32, reflect.Float64:
 		switch n.(type) {
@@ -262,6 +271,19 @@ func fitsInt(n *ast.IntegerNode, t reflect.Type) bool {
 		return x <= math.MaxInt64 && !v.OverflowInt(int64(x))
 	}
 	return false
+}
+
+// isPlainDigits reports whether s is an unquoted run of decimal digits with
+// an optional sign.
+func isPlainDigits(s *ast.StringNode) bool {
+	if tk := s.GetToken(); tk == nil || tk.Type != token.StringType {
+		return false
+	}
+	digits := strings.TrimLeft(s.Value, "+-")
+	if len(s.Value)-len(digits) > 1 || digits == "" {
+		return false
+	}
+	return strings.Trim(digits, "0123456789") == ""
 }
 
 func lineOf(n ast.Node) int {
