@@ -98,7 +98,8 @@ type Problem struct {
 type Error struct {
 	// File is the name given to [Parse], usually the path.
 	File string
-	// Problems is never empty.
+	// Problems is never empty. After the first 50, one last entry counts
+	// the rest.
 	Problems []Problem
 }
 
@@ -190,10 +191,17 @@ func Parse(data []byte, format string, name string) (*File, error) {
 	}
 	f, problems := decode(data)
 	if len(problems) > 0 {
+		if n := len(problems) - maxProblems; n > 0 {
+			problems = append(problems[:maxProblems:maxProblems], Problem{Message: fmt.Sprintf("%d more problems not shown", n)})
+		}
 		return nil, &Error{File: name, Problems: problems}
 	}
 	return f, nil
 }
+
+// maxProblems bounds the problems one [Error] lists, so that a badly broken
+// file still gets a readable message.
+const maxProblems = 50
 
 // checkJSON reports whether data is valid JSON and, if not, where it breaks.
 func checkJSON(data []byte) (Problem, bool) {

@@ -2,6 +2,7 @@ package agentfile
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -297,6 +298,30 @@ func TestParseProblems(t *testing.T) {
 			data:   "name: a\n---\nname: b\n",
 			want:   []Problem{{Line: 3, Message: "second document at line 3: want exactly one document"}},
 		},
+		{
+			name:   "flow collections nested too deep",
+			format: FormatYAML,
+			data:   "name: a\ntools:\n  " + strings.Repeat("[", 65) + "\n",
+			want:   []Problem{{Line: 3, Message: "line 3: nested more than 64 levels deep"}},
+		},
+		{
+			name:   "block sequences nested too deep on one line",
+			format: FormatYAML,
+			data:   "name: a\ntools: " + strings.Repeat("- ", 64) + "x\n",
+			want:   []Problem{{Line: 2, Message: "line 2: nested more than 64 levels deep"}},
+		},
+		{
+			name:   "nesting just within the limit reaches the type check",
+			format: FormatYAML,
+			data:   "name: a\nsystem_instruction: " + strings.Repeat("[", 63) + strings.Repeat("]", 63) + "\n",
+			want:   []Problem{{Key: "system_instruction", Line: 2, Message: "system_instruction at line 2: expected a string"}},
+		},
+		{
+			name:   "deep json",
+			format: FormatJSON,
+			data:   strings.Repeat("[", 65) + strings.Repeat("]", 65),
+			want:   []Problem{{Line: 1, Message: "line 1: nested more than 64 levels deep"}},
+		},
 
 		// Semantic problems.
 		{
@@ -498,6 +523,28 @@ func TestParseLibraryErrors(t *testing.T) {
 				t.Errorf("Message = %q, want prefix %q", p.Message, tt.prefix)
 			}
 		})
+	}
+}
+
+func TestParseCapsProblems(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name: a\nmodel_config: {provider: echo}\n")
+	for i := range 60 {
+		fmt.Fprintf(&b, "extra%d: x\n", i)
+	}
+	_, err := Parse([]byte(b.String()), FormatYAML, "many.yaml")
+	var fe *Error
+	if !errors.As(err, &fe) {
+		t.Fatalf("Parse() error = %v, want *Error", err)
+	}
+	if got, want := len(fe.Problems), 51; got != want {
+		t.Fatalf("len(Problems) = %d, want %d", got, want)
+	}
+	if got, want := fe.Problems[49].Message, `unknown key "extra49" at line 52`; got != want {
+		t.Errorf("Problems[49].Message = %q, want %q", got, want)
+	}
+	if got, want := fe.Problems[50], (Problem{Message: "10 more problems not shown"}); got != want {
+		t.Errorf("Problems[50] = %+v, want %+v", got, want)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/lexer"
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 )
@@ -22,7 +23,11 @@ import (
 // truncates 1.5 to 1 for an integer field. The strict decode still runs, as
 // the final word on anything the walk leaves to it (aliases, tags, merges).
 func decode(data []byte) (*File, []Problem) {
-	file, err := parser.ParseBytes(data, 0)
+	tokens := lexer.Tokenize(string(data))
+	if p, ok := checkNesting(tokens); !ok {
+		return nil, []Problem{p}
+	}
+	file, err := parser.Parse(tokens, 0)
 	if err != nil {
 		return nil, []Problem{libraryProblem(err, "syntax error")}
 	}
@@ -54,6 +59,44 @@ func decode(data []byte) (*File, []Problem) {
 		return nil, problems
 	}
 	return &f, nil
+}
+
+// maxNesting bounds how deeply collections may nest. The parser's time
+// grows with the square of the depth, so unbounded, a 1 MiB file of "[" or
+// "- - - " would take hours; agent files nest a handful of levels.
+const maxNesting = 64
+
+// checkNesting rejects tokens nested deeper than maxNesting. It counts flow
+// collections, which can nest one level per byte, and block indicators
+// sharing a line ("- - - a"), which can too. Nesting by indentation is left
+// alone: it costs a line and a growing indent per level, so the size cap
+// already bounds it.
+func checkNesting(tokens token.Tokens) (Problem, bool) {
+	flow, line, onLine := 0, 0, 0
+	for _, tk := range tokens {
+		if tk == nil || tk.Position == nil {
+			continue
+		}
+		if tk.Position.Line != line {
+			line, onLine = tk.Position.Line, 0
+		}
+		switch tk.Type {
+		case token.SequenceStartType, token.MappingStartType:
+			flow++
+		case token.SequenceEndType, token.MappingEndType:
+			flow = max(flow-1, 0)
+		case token.SequenceEntryType, token.MappingKeyType, token.MappingValueType:
+			if flow == 0 {
+				onLine++
+			}
+		default:
+			continue
+		}
+		if flow+onLine > maxNesting {
+			return Problem{Line: line, Message: fmt.Sprintf("line %d: nested more than %d levels deep", line, maxNesting)}, false
+		}
+	}
+	return Problem{}, true
 }
 
 // libraryProblem turns a go-yaml error into a Problem, keeping its line.

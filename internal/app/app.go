@@ -92,6 +92,10 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 	if cfg.AuthEnabled {
 		authToken = cfg.AuthToken
 	}
+	rateLimit := 0
+	if cfg.RateLimitEnabled {
+		rateLimit = cfg.RateLimitRequests
+	}
 	api, err := httpapi.New(httpapi.Config{
 		Runner:         ag.Runner,
 		Events:         ag.Events,
@@ -103,7 +107,16 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 		KeepAlive:      cfg.KeepAliveInterval,
 		AuthToken:      authToken,
 		RequestLogging: cfg.RequestLogging,
-		Logger:         logger.With(slog.String("component", "http")),
+		CORS: httpapi.CORSConfig{
+			Enabled: cfg.CORSEnabled, Origins: cfg.CORSOrigins, Methods: cfg.CORSMethods,
+			Headers: cfg.CORSHeaders, Credentials: cfg.CORSCredentials,
+		},
+		RateLimit:         rateLimit,
+		RateLimitWindow:   cfg.RateLimitWindow,
+		TrustedProxies:    cfg.TrustedProxies,
+		MaxConcurrentRuns: cfg.MaxConcurrentRuns,
+		RunAdmissionWait:  cfg.RunAdmissionWait,
+		Logger:            logger.With(slog.String("component", "http")),
 	})
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -49,6 +50,24 @@ type Config struct {
 	AuthToken string
 	// RequestLogging logs one line per request.
 	RequestLogging bool
+	// CORS configures cross-origin requests; off when CORS.Enabled is false.
+	CORS CORSConfig
+	// RateLimit is the requests each client may make per RateLimitWindow;
+	// zero disables rate limiting.
+	RateLimit int
+	// RateLimitWindow is the rate-limit window. Defaults to 60s.
+	RateLimitWindow time.Duration
+	// RateLimitMaxClients bounds the rate limiter's table. Defaults to 100,000.
+	RateLimitMaxClients int
+	// TrustedProxies are the peers whose X-Forwarded-For and X-Real-IP
+	// headers are believed. None by default.
+	TrustedProxies []netip.Prefix
+	// MaxConcurrentRuns caps runs in flight in this process; zero means
+	// unlimited.
+	MaxConcurrentRuns int
+	// RunAdmissionWait is how long a run request waits for a slot before a
+	// 503. Defaults to 0 (refuse at once when full).
+	RunAdmissionWait time.Duration
 	// Logger receives request logs and errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -58,6 +77,7 @@ type API struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics.Metrics
+	admit   *admission
 	handler http.Handler
 	started time.Time
 
@@ -91,6 +111,7 @@ func New(cfg Config) (*API, error) {
 	if a.metrics == nil {
 		a.metrics = metrics.New()
 	}
+	a.admit = newAdmission(cfg.MaxConcurrentRuns, cfg.RunAdmissionWait, a.metrics)
 	a.abort, a.abortCancel = context.WithCancel(context.Background())
 	a.handler = a.routes()
 	return a, nil
@@ -117,6 +138,14 @@ func (a *API) routes() http.Handler {
 	installErrors()
 	root := chi.NewRouter()
 	root.Use(a.recoverer, a.observe)
+	if a.cfg.CORS.Enabled {
+		root.Use(corsMiddleware(a.cfg.CORS))
+	}
+	if a.cfg.RateLimit > 0 {
+		window := cmp.Or(a.cfg.RateLimitWindow, time.Minute)
+		limiter := newRateLimiter(a.cfg.RateLimit, window, cmp.Or(a.cfg.RateLimitMaxClients, 100_000))
+		root.Use(a.rateLimitMiddleware(limiter, a.cfg.TrustedProxies))
+	}
 
 	hc := huma.DefaultConfig(a.cfg.Runner.Name()+" API", a.cfg.Version)
 	hc.Info.Description = "OmniServe: the agent " + a.cfg.Runner.Name() + " served over REST and Server-Sent Events."

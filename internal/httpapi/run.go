@@ -72,7 +72,7 @@ var (
 )
 
 func (a *API) registerRun(api huma.API) {
-	errs := []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusBadGateway, http.StatusGatewayTimeout, http.StatusInternalServerError}
+	errs := []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusInternalServerError}
 	huma.Register(api, huma.Operation{
 		OperationID: "run-sync", Method: http.MethodPost, Path: "/run/sync",
 		Summary:      "Run the agent and return its answer",
@@ -85,6 +85,11 @@ func (a *API) registerRun(api huma.API) {
 		if sessionID == "" {
 			sessionID = a.cfg.Runner.NewSessionID()
 		}
+		release, err := a.admit.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 		runID := telemetry.NewID("run_")
 		runCtx, cancel := a.runContext(ctx)
 		defer cancel()
@@ -105,7 +110,7 @@ func (a *API) registerRun(api huma.API) {
 			"Closing the connection cancels the run.",
 		Security:     bearer,
 		MaxBodyBytes: a.cfg.MaxBodyBytes,
-		Errors:       []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge},
+		Errors:       []int{http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusServiceUnavailable},
 		Responses: map[string]*huma.Response{
 			"200": {Description: "An event stream.", Content: map[string]*huma.MediaType{"text/event-stream": {}}},
 		},
@@ -115,7 +120,14 @@ func (a *API) registerRun(api huma.API) {
 			sessionID = a.cfg.Runner.NewSessionID()
 		}
 		query := in.Body.Query
+		// Refused runs get a JSON 503, not a stream; an admitted stream
+		// holds its slot until it ends.
+		release, err := a.admit.acquire(ctx)
+		if err != nil {
+			return nil, err
+		}
 		return &huma.StreamResponse{Body: func(hctx huma.Context) {
+			defer release()
 			r, w := humachi.Unwrap(hctx)
 			a.streamRun(r, w, query, sessionID)
 		}}, nil

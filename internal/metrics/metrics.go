@@ -27,6 +27,10 @@ type Metrics struct {
 	runDuration     prometheus.Histogram
 	tokens          *prometheus.CounterVec
 	sseClients      prometheus.Gauge
+	runsInFlight    prometheus.Gauge
+	runsWaiting     prometheus.Gauge
+	runsLimit       prometheus.Gauge
+	runsRejected    prometheus.Counter
 }
 
 // New creates a registry with the server's collectors and the Go runtime
@@ -65,10 +69,23 @@ func New() *Metrics {
 		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "omniserve_sse_clients", Help: "Open server-sent-event streams.",
 		}),
+		runsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omniserve_runs_in_flight", Help: "Agent runs holding an admission slot.",
+		}),
+		runsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omniserve_runs_waiting", Help: "Run requests waiting for an admission slot.",
+		}),
+		runsLimit: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "omniserve_runs_limit", Help: "Concurrent runs admitted per process; 0 means unlimited.",
+		}),
+		runsRejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "omniserve_runs_rejected_total", Help: "Run requests refused with 503 because no slot freed in time.",
+		}),
 	}
 	reg.MustRegister(
 		m.requestsTotal, m.requestsSuccess, m.requestsError, m.activeRequests, m.requestDuration,
 		m.runs, m.runDuration, m.tokens, m.sseClients,
+		m.runsInFlight, m.runsWaiting, m.runsLimit, m.runsRejected,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -117,3 +134,22 @@ func (m *Metrics) SSEClientOpened() func() {
 	m.sseClients.Inc()
 	return m.sseClients.Dec
 }
+
+// RunsLimit records the per-process cap on concurrent runs (0 = none).
+func (m *Metrics) RunsLimit(n int) { m.runsLimit.Set(float64(n)) }
+
+// RunAdmitted counts a run taking a slot.
+func (m *Metrics) RunAdmitted() { m.runsInFlight.Inc() }
+
+// RunReleased counts a run giving its slot back.
+func (m *Metrics) RunReleased() { m.runsInFlight.Dec() }
+
+// RunWaiting counts a run request waiting for a slot; call the returned
+// func when it stops waiting.
+func (m *Metrics) RunWaiting() func() {
+	m.runsWaiting.Inc()
+	return m.runsWaiting.Dec
+}
+
+// RunRejected counts a run request refused with 503.
+func (m *Metrics) RunRejected() { m.runsRejected.Inc() }

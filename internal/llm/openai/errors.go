@@ -56,10 +56,15 @@ func (m *Model) callError(ctx, callCtx context.Context, resp *http.Response, err
 	}
 	if apiErr, ok := errors.AsType[*oai.Error](err); ok {
 		var h http.Header
+		msg := apiErr.Message
 		if apiErr.Response != nil {
 			h = apiErr.Response.Header
+			if msg == "" {
+				// No OpenAI error object; the SDK keeps the body readable.
+				msg = bodyMessage(apiErr.Response.Body)
+			}
 		}
-		return m.statusError(apiErr.StatusCode, h, apiErr.Message)
+		return m.statusError(apiErr.StatusCode, h, msg)
 	}
 	if resp != nil && resp.StatusCode >= 400 {
 		// The SDK could not decode the body as an OpenAI error object;

@@ -485,6 +485,13 @@ func TestErrors(t *testing.T) {
 			want:     &llm.Error{Provider: "ollama", StatusCode: 404, Message: `model "llama3.9" not found, try pulling it first`},
 		},
 		{
+			name:     "vLLM error shape",
+			provider: "vllm",
+			reply:    reply{status: 404, file: "error_404_vllm.json"},
+			wantReqs: 1,
+			want:     &llm.Error{Provider: "vllm", StatusCode: 404, Message: "The model `llama-9b` does not exist."},
+		},
+		{
 			name:     "x-should-retry false overrides a 500",
 			reply:    reply{status: 500, header: map[string]string{"X-Should-Retry": "false"}, file: "error_500.json"},
 			wantReqs: 1,

@@ -106,14 +106,19 @@ func toolParam(spec llm.ToolSpec) (oai.ChatCompletionToolUnionParam, error) {
 		def.Description = oai.String(spec.Description)
 	}
 	if len(bytes.TrimSpace(spec.InputSchema)) > 0 {
-		dec := json.NewDecoder(bytes.NewReader(spec.InputSchema))
-		// Numbers stay as written, e.g. large integer bounds.
-		dec.UseNumber()
-		var schema shared.FunctionParameters
-		if err := dec.Decode(&schema); err != nil {
+		// Each member stays raw JSON, so the schema is sent exactly as
+		// written (large integer bounds included) rather than round-tripped
+		// through float64.
+		var members map[string]json.RawMessage
+		if err := json.Unmarshal(spec.InputSchema, &members); err != nil {
 			return oai.ChatCompletionToolUnionParam{}, fmt.Errorf("input schema is not a JSON object: %w", err)
 		}
-		def.Parameters = schema
+		if members != nil {
+			def.Parameters = make(shared.FunctionParameters, len(members))
+			for k, v := range members {
+				def.Parameters[k] = v
+			}
+		}
 	}
 	return oai.ChatCompletionFunctionTool(def), nil
 }
