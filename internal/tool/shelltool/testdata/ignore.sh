@@ -1,0 +1,3 @@
+#!/bin/sh
+# Ignores its input and succeeds.
+echo ignored

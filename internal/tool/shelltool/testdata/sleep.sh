@@ -1,0 +1,3 @@
+#!/bin/sh
+# Never finishes on its own.
+exec sleep 300
