@@ -276,6 +276,9 @@ func (t *shellTool) Call(ctx context.Context, args json.RawMessage) (string, err
 	if err != nil {
 		return "", err
 	}
+	if err := context.Cause(ctx); err != nil {
+		return "", fmt.Errorf("command %s cancelled: %w", t.name, err)
+	}
 	start := time.Now()
 	res, err := t.run(ctx, input)
 	if err != nil {

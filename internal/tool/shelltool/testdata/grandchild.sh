@@ -1,8 +1,6 @@
 #!/bin/sh
-# Starts a sleeping grandchild, records its pid in the file named by $1
-# (written to a temporary name first, so the file is complete once it
-# exists) and waits. The grandchild keeps standard output open.
+# Starts a sleeping grandchild, writes its pid to the file named by $1 and
+# waits for it. The grandchild keeps standard output open.
 sleep 300 &
-echo $! > "$1.tmp"
-mv "$1.tmp" "$1"
+echo $! > "$1"
 wait
