@@ -24,13 +24,15 @@ func (r *run) emit(ctx context.Context, e *telemetry.Event) string {
 	if e.SpanID == "" {
 		e.SpanID = r.spanID
 	}
-	md := map[string]any{
-		"session_id": r.p.SessionID,
-		"run_id":     r.p.RunID,
-		"agent_name": r.a.cfg.Name,
+	if len(e.Metadata) == 0 {
+		// Most events carry only the run's correlation fields: share one
+		// map per run. Stored events are never mutated, so sharing is safe.
+		e.Metadata = r.metadata
+	} else {
+		md := maps.Clone(r.metadata)
+		maps.Copy(md, e.Metadata)
+		e.Metadata = md
 	}
-	maps.Copy(md, e.Metadata)
-	e.Metadata = md
 	if err := r.a.cfg.Events.EventAppend(context.WithoutCancel(ctx), e); err != nil {
 		r.a.logger.Warn("append event", "event_type", e.EventType, "run_id", r.p.RunID, "error", err)
 	}

@@ -38,6 +38,8 @@ type run struct {
 	// spanID is the run's own span; model calls and tool calls get theirs.
 	spanID string
 	start  time.Time
+	// metadata is the correlation map shared by the run's events.
+	metadata map[string]any
 
 	usage llm.Usage
 	steps int
@@ -65,6 +67,11 @@ func (a *Agent) Run(ctx context.Context, p RunParams) (*Result, error) {
 		traceID: telemetry.NewID("trace_"),
 		spanID:  telemetry.NewID("span_"),
 		start:   time.Now(),
+		metadata: map[string]any{
+			"session_id": p.SessionID,
+			"run_id":     p.RunID,
+			"agent_name": a.cfg.Name,
+		},
 	}
 	a.requests.Add(1)
 

@@ -107,6 +107,12 @@ func TestParseValid(t *testing.T) {
 			want:   &File{Name: "n", ModelConfig: ModelConfig{Provider: "echo"}, Tools: []ToolRef{}},
 		},
 		{
+			name:   "model names with colons, dots and slashes stay strings",
+			format: FormatYAML,
+			data:   "name: local\nmodel_config:\n  provider: ollama\n  model: llama3.1:8b\n  base_url: http://localhost:11434/v1\n",
+			want:   &File{Name: "local", ModelConfig: ModelConfig{Provider: "ollama", Model: "llama3.1:8b", BaseURL: "http://localhost:11434/v1"}},
+		},
+		{
 			name:   "anchors and aliases",
 			format: FormatYAML,
 			data:   "name: a\nmodel_config: &mc\n  provider: echo\ntools:\n  - &calc {builtin: calculate}\n  - builtin: get_time\n",
@@ -629,7 +635,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "directory",
-			path:    write("sub.yaml", "")[:0] + dir,
+			path:    dir,
 			wantMsg: "agent file " + dir + " is a directory",
 		},
 		{

@@ -78,7 +78,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitUsage, err: err}
 	})
-	root.AddCommand(runCmd(env), quickstartCmd(env), versionCmd(env))
+	root.AddCommand(runCmd(env), quickstartCmd(env), versionCmd(env), configCmd(env), dockerfileCmd(env), healthcheckCmd(env))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

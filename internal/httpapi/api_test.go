@@ -59,6 +59,16 @@ type addArgs struct {
 
 func setup(t *testing.T, mutate ...func(*Config)) *testBundle {
 	t.Helper()
+	return setupTB(t, mutate...)
+}
+
+func setupBench(b *testing.B, mutate ...func(*Config)) *testBundle {
+	b.Helper()
+	return setupTB(b, mutate...)
+}
+
+func setupTB(t testing.TB, mutate ...func(*Config)) *testBundle {
+	t.Helper()
 	store := memstore.New()
 	tools := tool.NewRegistry()
 	add, err := tool.NewFunc("add", "Add two integers.", func(_ context.Context, in addArgs) (int, error) {

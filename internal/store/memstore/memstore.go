@@ -4,6 +4,8 @@
 package memstore
 
 import (
+	"cmp"
+	"container/list"
 	"context"
 	"slices"
 	"sync"
@@ -20,22 +22,59 @@ var (
 	_ memory.Store    = (*Store)(nil)
 )
 
+// Config bounds what the store keeps. Memory is the only place this
+// backend has, so it forgets the least recently written sessions rather
+// than grow without limit.
+type Config struct {
+	// MaxSessions is how many sessions' events and messages are kept; the
+	// least recently written session is forgotten beyond it. Defaults to
+	// 10,000.
+	MaxSessions int
+}
+
 // Store is the in-memory backend. The zero value is not usable; call [New].
 type Store struct {
+	maxSessions int
+	now         func() time.Time
+
 	mu       sync.RWMutex
 	events   map[string][]telemetry.Event
 	watchers map[string]chan struct{}
 	messages map[string][]llm.Message
-	now      func() time.Time
+	// lru orders sessions from least to most recently written.
+	lru     *list.List
+	lruElem map[string]*list.Element
 }
 
-// New returns an empty store.
-func New() *Store {
+// New returns an empty store with the default limits.
+func New() *Store { return NewWithConfig(Config{}) }
+
+// NewWithConfig returns an empty store with cfg's limits.
+func NewWithConfig(cfg Config) *Store {
 	return &Store{
-		events:   make(map[string][]telemetry.Event),
-		watchers: make(map[string]chan struct{}),
-		messages: make(map[string][]llm.Message),
-		now:      time.Now,
+		maxSessions: cmp.Or(cfg.MaxSessions, 10_000),
+		now:         time.Now,
+		events:      make(map[string][]telemetry.Event),
+		watchers:    make(map[string]chan struct{}),
+		messages:    make(map[string][]llm.Message),
+		lru:         list.New(),
+		lruElem:     make(map[string]*list.Element),
+	}
+}
+
+// touch marks sessionID as just written and forgets the oldest sessions
+// past the limit. The caller holds s.mu.
+func (s *Store) touch(sessionID string) {
+	if el, ok := s.lruElem[sessionID]; ok {
+		s.lru.MoveToBack(el)
+		return
+	}
+	s.lruElem[sessionID] = s.lru.PushBack(sessionID)
+	for s.lru.Len() > s.maxSessions {
+		oldest := s.lru.Remove(s.lru.Front()).(string)
+		delete(s.lruElem, oldest)
+		delete(s.events, oldest)
+		delete(s.messages, oldest)
 	}
 }
 
@@ -54,6 +93,7 @@ func (s *Store) EventAppend(_ context.Context, e *telemetry.Event) error {
 	evs := s.events[e.SessionID]
 	e.SequenceNumber = int64(len(evs)) + 1
 	s.events[e.SessionID] = append(evs, *e)
+	s.touch(e.SessionID)
 	ch := s.watchers[e.SessionID]
 	delete(s.watchers, e.SessionID)
 	s.mu.Unlock()
@@ -113,6 +153,7 @@ func (s *Store) MessageAppend(_ context.Context, sessionID string, msgs ...llm.M
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.messages[sessionID] = append(s.messages[sessionID], msgs...)
+	s.touch(sessionID)
 	return nil
 }
 
