@@ -70,5 +70,12 @@ Integrity of the npm tarballs:
 - redoc@$REDOC_VERSION: $REDOC_INTEGRITY
 README
 
+# Minified bundles make unreadable diffs; mark them vendored and binary for
+# diffs. go:embed skips dot files, so this adds nothing to the binary.
+cat >"$dest/.gitattributes" <<'ATTRS'
+*.js -diff linguist-vendored
+*.css -diff linguist-vendored
+ATTRS
+
 ls -l "$dest"
 du -cb "$dest"/* | tail -n 1

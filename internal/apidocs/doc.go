@@ -21,4 +21,10 @@
 // the Redoc page has worker-src blob:. Scripts never need 'unsafe-inline':
 // Swagger UI's one inline start-up script is allowed by its SHA-256 hash, and
 // Redoc starts itself from the <redoc spec-url> element.
+//
+// The policy also keeps the one outside request the vendored code would
+// make: Redoc's sidebar footer shows its maker's logo from a CDN. The browser
+// refuses that image before any request leaves it, and Redoc hides the image
+// when it fails to load. This is why middleware must not replace the
+// handlers' Content-Security-Policy with a looser one.
 package apidocs

@@ -107,6 +107,8 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 		KeepAlive:      cfg.KeepAliveInterval,
 		AuthToken:      authToken,
 		RequestLogging: cfg.RequestLogging,
+		EnableDocs:     cfg.EnableDocs,
+		EnableRedoc:    cfg.EnableRedoc,
 		CORS: httpapi.CORSConfig{
 			Enabled: cfg.CORSEnabled, Origins: cfg.CORSOrigins, Methods: cfg.CORSMethods,
 			Headers: cfg.CORSHeaders, Credentials: cfg.CORSCredentials,
@@ -147,9 +149,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, ln)
 }
 
-// Serve serves on ln until ctx ends. Shutdown then goes: /ready answers 503,
-// the listener closes, in-flight requests get the grace period to finish;
-// past it, runs are cancelled and streams end with an error frame.
+// Serve serves on ln until ctx ends. Shutdown then goes: /ready answers 503
+// (for ShutdownDelay the server still accepts requests), the listener
+// closes, in-flight requests get the grace period to finish; past it, runs
+// are cancelled and streams end with an error frame.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.api.Handler(),
@@ -169,8 +172,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	s.log.Info("shutting down", slog.Duration("grace", s.cfg.ShutdownGrace))
+	s.log.Info("shutting down", slog.Duration("delay", s.cfg.ShutdownDelay), slog.Duration("grace", s.cfg.ShutdownGrace))
 	s.api.BeginDrain()
+	if s.cfg.ShutdownDelay > 0 {
+		// Keep serving while /ready says 503, so load balancers move
+		// traffic away before connections are refused.
+		time.Sleep(s.cfg.ShutdownDelay)
+	}
 	graceCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer cancel()
 	err := srv.Shutdown(graceCtx)

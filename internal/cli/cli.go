@@ -1,4 +1,5 @@
-// Package cli is the omniserve command line: run, quickstart and version.
+// Package cli is the omniserve command line: run, quickstart, config,
+// generate-dockerfile, healthcheck and version.
 // Commands write to injected writers, read the environment through an
 // injected lookup and return an exit code, so tests drive them in-process.
 package cli

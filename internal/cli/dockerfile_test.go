@@ -43,11 +43,11 @@ func symlink(t *testing.T, target, link string) {
 
 // dockerfileFacts pulls out of a generated Dockerfile what the image runs.
 type dockerfileFacts struct {
-	froms      []string
-	user       string
-	agentEnv   string
-	entrypoint []string
-	cmd        []string
+	froms       []string
+	user        string
+	agentEnv    string
+	entrypoint  []string
+	cmd         []string
 	healthcheck string
 }
 

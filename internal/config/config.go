@@ -85,6 +85,10 @@ type Config struct {
 	// ShutdownGrace is how long shutdown waits for in-flight requests and
 	// runs to finish. Defaults to 30s.
 	ShutdownGrace time.Duration
+	// ShutdownDelay is how long, after a stop signal, the server keeps
+	// accepting requests while /ready answers 503, so load balancers take
+	// it out of rotation before connections are refused. Defaults to 0.
+	ShutdownDelay time.Duration
 	// KeepAliveInterval is the gap between keep-alive comments on idle
 	// event streams. Defaults to 15s.
 	KeepAliveInterval time.Duration
@@ -285,6 +289,9 @@ func (c Config) normalize() (Config, []error) {
 		if !p.IsValid() {
 			fail("%s contains an invalid prefix %q", envTrustedProxies, p.String())
 		}
+	}
+	if c.ShutdownDelay < 0 {
+		fail("%s must be at least 0", envShutdownDelay)
 	}
 	if c.ShutdownGrace < 0 {
 		fail("%s must be at least 0", envShutdownGrace)

@@ -60,6 +60,7 @@ const (
 	envMaxBodyBytes            = "OMNICOREAGENT_SERVE_MAX_BODY_BYTES"
 	envTrustedProxies          = "OMNICOREAGENT_SERVE_TRUSTED_PROXIES"
 	envShutdownGrace           = "OMNICOREAGENT_SERVE_SHUTDOWN_GRACE"
+	envShutdownDelay           = "OMNICOREAGENT_SERVE_SHUTDOWN_DELAY"
 	envKeepAliveInterval       = "OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL"
 	envBackgroundAgentID       = "OMNICOREAGENT_BACKGROUND_AGENT_ID"
 	envTaskStore               = "OMNICOREAGENT_BACKGROUND_TASK_STORE"
@@ -157,6 +158,7 @@ var table = []entry{
 		},
 	},
 	secondsVar(envShutdownGrace, "shutdown_grace", "Seconds shutdown waits for in-flight requests and runs.", func(c *Config) *time.Duration { return &c.ShutdownGrace }),
+	secondsVar(envShutdownDelay, "shutdown_delay", "Seconds the server keeps accepting requests, with /ready answering 503, before it stops accepting.", func(c *Config) *time.Duration { return &c.ShutdownDelay }),
 	secondsVar(envKeepAliveInterval, "keepalive_interval", "Seconds between keep-alive comments on idle event streams.", func(c *Config) *time.Duration { return &c.KeepAliveInterval }),
 	boolVar("OMNICOREAGENT_BACKGROUND_ENABLED", "background_enabled", "Mount the /background routes.", func(c *Config) *bool { return &c.BackgroundEnabled }),
 	stringVar(envBackgroundAgentID, "background_agent_id", "Id of the served agent for background runs.", func(c *Config) *string { return &c.BackgroundAgentID }),

@@ -36,6 +36,7 @@ func TestVars(t *testing.T) {
 		{"OMNICOREAGENT_SERVE_MAX_BODY_BYTES", "max_body_bytes", "1048576"},
 		{"OMNICOREAGENT_SERVE_TRUSTED_PROXIES", "trusted_proxies", ""},
 		{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE", "shutdown_grace", "30"},
+		{"OMNICOREAGENT_SERVE_SHUTDOWN_DELAY", "shutdown_delay", "0"},
 		{"OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL", "keepalive_interval", "15"},
 		{"OMNICOREAGENT_BACKGROUND_ENABLED", "background_enabled", "true"},
 		{"OMNICOREAGENT_BACKGROUND_AGENT_ID", "background_agent_id", "default"},

@@ -19,6 +19,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/omniserve/omniserve/internal/agent"
+	"github.com/omniserve/omniserve/internal/apidocs"
 	"github.com/omniserve/omniserve/internal/metrics"
 	"github.com/omniserve/omniserve/internal/telemetry"
 )
@@ -50,6 +51,10 @@ type Config struct {
 	AuthToken string
 	// RequestLogging logs one line per request.
 	RequestLogging bool
+	// EnableDocs serves Swagger UI at /docs.
+	EnableDocs bool
+	// EnableRedoc serves ReDoc at /redoc.
+	EnableRedoc bool
 	// CORS configures cross-origin requests; off when CORS.Enabled is false.
 	CORS CORSConfig
 	// RateLimit is the requests each client may make per RateLimitWindow;
@@ -181,6 +186,17 @@ func (a *API) routes() http.Handler {
 		_, _ = w.Write(b)
 	})
 	root.Handle("/prometheus", a.metrics.Handler())
+	title := a.cfg.Runner.Name() + " API"
+	if a.cfg.EnableDocs {
+		h := apidocs.Swagger(apidocs.Config{Title: title, SpecURL: "/openapi.json", BasePath: "/docs"})
+		root.Handle("/docs", h)
+		root.Handle("/docs/*", h)
+	}
+	if a.cfg.EnableRedoc {
+		h := apidocs.Redoc(apidocs.Config{Title: title, SpecURL: "/openapi.json", BasePath: "/redoc"})
+		root.Handle("/redoc", h)
+		root.Handle("/redoc/*", h)
+	}
 	root.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, detailError(http.StatusNotFound, "Not Found"))
 	})

@@ -657,3 +657,20 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+func TestDocsPages(t *testing.T) {
+	t.Parallel()
+	on := setup(t, func(c *Config) { c.EnableDocs, c.EnableRedoc, c.AuthToken, c.APIPrefix = true, true, "tok", "/api" })
+	for _, p := range []string{"/docs", "/docs/", "/redoc"} {
+		resp, body := on.do(t, http.MethodGet, p, "")
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "/openapi.json") {
+			t.Errorf("%s: %d", p, resp.StatusCode)
+		}
+	}
+	off := setup(t)
+	for _, p := range []string{"/docs", "/redoc"} {
+		if resp, _ := off.do(t, http.MethodGet, p, ""); resp.StatusCode != 404 {
+			t.Errorf("%s with docs off: %d", p, resp.StatusCode)
+		}
+	}
+}

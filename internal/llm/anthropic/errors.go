@@ -144,7 +144,12 @@ func (m *Model) statusError(status int, h http.Header, msg string) *llm.Error {
 // status was a success, so the error's type decides whether to retry.
 func (m *Model) eventError(apiErr *sdk.Error) *llm.Error {
 	msg := "error event in stream"
-	if s := apiMessage(apiErr); s != "" {
+	s := apiMessage(apiErr)
+	if s == "" {
+		// The event's data was not an error object; it is all there is.
+		s = strings.TrimSpace(apiErr.RawJSON())
+	}
+	if s != "" {
 		msg += ": " + s
 	}
 	return &llm.Error{

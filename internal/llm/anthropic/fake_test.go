@@ -27,9 +27,10 @@ type reply struct {
 	status int               // defaults to 200
 	header map[string]string // extra response headers
 	file   string            // testdata file sent as the body
+	body   string            // sent instead of file when set
 	// hold keeps the response open after the body until the client goes
-	// away (or the test ends).
-	hold bool
+	// away (or the test ends); stall does so before sending anything.
+	hold, stall bool
 }
 
 // received is one request as the server saw it.
@@ -98,11 +99,18 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Unlock()
 	signal(f.arrived)
 
-	body := readTestdata(f.t, rp.file)
+	if rp.stall {
+		f.wait(r)
+		return
+	}
+	body := []byte(rp.body)
+	if rp.body == "" {
+		body = readTestdata(f.t, rp.file)
+	}
 	switch {
-	case strings.HasSuffix(rp.file, ".sse"):
+	case strings.HasSuffix(rp.file, ".sse") || strings.HasPrefix(rp.body, "event:"):
 		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-	case strings.HasSuffix(rp.file, ".json"):
+	case strings.HasSuffix(rp.file, ".json") || strings.HasPrefix(rp.body, "{"):
 		w.Header().Set("Content-Type", "application/json")
 	default:
 		w.Header().Set("Content-Type", "text/html")
@@ -126,11 +134,16 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rp.hold {
-		select {
-		case <-r.Context().Done():
-			signal(f.gone)
-		case <-f.release:
-		}
+		f.wait(r)
+	}
+}
+
+// wait holds a response open until its client goes away or the test ends.
+func (f *fakeAPI) wait(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+		signal(f.gone)
+	case <-f.release:
 	}
 }
 

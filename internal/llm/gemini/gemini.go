@@ -3,9 +3,9 @@
 //
 // It is built on the official SDK, google.golang.org/genai, with everything
 // the SDK would do on its own switched off: it makes exactly one HTTP
-// request per attempt (no SDK retries, no automatic continuation), reads no
-// environment variable that could change the key or the endpoint, and sends
-// the key in the x-goog-api-key header, never in the URL. Retries go through
+// request per attempt (no SDK retries, no automatic continuation), lets no
+// environment variable change the key or the endpoint, and sends the key in
+// the x-goog-api-key header, never in the URL. Retries go through
 // an [llm.RetryPolicy], so all providers back off the same way. SDK types
 // never leave this package.
 //
@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"google.golang.org/genai"
@@ -31,10 +32,12 @@ import (
 	"github.com/omniserve/omniserve/internal/llm"
 )
 
+// Provider is the name reported by [Model.Provider] and at the start of
+// every error.
+const Provider = "gemini"
+
 // Defaults of [Config].
 const (
-	// Provider is the name reported by [Model.Provider] and in errors.
-	Provider       = "gemini"
 	DefaultBaseURL = "https://generativelanguage.googleapis.com/"
 	DefaultTimeout = 120 * time.Second
 )
@@ -87,6 +90,10 @@ func (c Config) validate() error {
 	if c.Model == "" {
 		return errors.New("gemini config: Model is required")
 	}
+	if strings.ContainsAny(c.Model, "?&#") || strings.Contains(c.Model, "..") {
+		// The name becomes part of the URL path.
+		return fmt.Errorf("gemini config: Model %q is not a model name", c.Model)
+	}
 	if c.APIKey == "" {
 		return errors.New("gemini config: APIKey is required")
 	}
@@ -125,7 +132,11 @@ func New(cfg Config) (*Model, error) {
 	}
 	// A copy, so the caller's client keeps its own transport.
 	hc := *cfg.HTTPClient
-	hc.Transport = &recordingTransport{base: cmp.Or[http.RoundTripper](hc.Transport, http.DefaultTransport)}
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	hc.Transport = &recordingTransport{base: base}
 	// The context only matters for Vertex AI credentials, which are not
 	// used.
 	client, err := genai.NewClient(context.Background(), &genai.ClientConfig{

@@ -852,6 +852,8 @@ func TestNew(t *testing.T) {
 		{"valid", Config{Model: testModel, APIKey: testKey}, ""},
 		{"no model", Config{APIKey: testKey}, "gemini config: Model is required"},
 		{"no key", Config{Model: testModel}, "gemini config: APIKey is required"},
+		{"model with a query", Config{Model: "gemini?alt=json", APIKey: testKey}, `gemini config: Model "gemini?alt=json" is not a model name`},
+		{"model climbing the path", Config{Model: "../files", APIKey: testKey}, `gemini config: Model "../files" is not a model name`},
 		{"negative timeout", Config{Model: testModel, APIKey: testKey, Timeout: -time.Second}, "gemini config: Timeout must not be negative, got -1s"},
 		{"relative base URL", Config{Model: testModel, APIKey: testKey, BaseURL: "localhost:8080"}, "gemini config: BaseURL must be an absolute http or https URL"},
 		{"bad base URL", Config{Model: testModel, APIKey: testKey, BaseURL: "http://user:" + testKey + "@[::1"}, "gemini config: BaseURL is not a valid URL"},

@@ -34,6 +34,9 @@ func (a *accumulator) add(r *genai.GenerateContentResponse) string {
 		a.model = r.ModelVersion
 	}
 	if u := r.UsageMetadata; u != nil {
+		// Completion counts the answer only: thinking tokens
+		// (thoughtsTokenCount) are not in candidatesTokenCount, and the
+		// total is recomputed so that it is the sum of the two.
 		a.usage = llm.Usage{
 			PromptTokens:     int(u.PromptTokenCount),
 			CompletionTokens: int(u.CandidatesTokenCount),

@@ -36,7 +36,7 @@ func TestProviderSuite(t *testing.T) {
 			return m
 		},
 		Replies: map[llmtest.Scenario][]llmtest.Reply{
-			llmtest.ScenarioPlain: {{Header: jsonHeader, Body: file("generate_text.json")}},
+			llmtest.ScenarioPlain:  {{Header: jsonHeader, Body: file("generate_text.json")}},
 			llmtest.ScenarioStream: {{Header: sse, Body: file("stream_text.sse")}},
 			llmtest.ScenarioToolRoundTrip: {
 				{Header: jsonHeader, Body: file("generate_tool_call.json")},

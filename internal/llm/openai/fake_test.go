@@ -50,7 +50,7 @@ type fakeAPI struct {
 	release chan struct{}
 	// arrived gets a value when a request is being served.
 	arrived chan struct{}
-	// done gets a value when a blocked handler sees its request end.
+	// done gets a value when a handler sees the client go away.
 	done chan struct{}
 
 	mu       sync.Mutex
@@ -134,6 +134,7 @@ func (f *fakeAPI) serve(w http.ResponseWriter, r *http.Request) {
 		}
 		_, _ = io.WriteString(w, ev)
 		if err := rc.Flush(); err != nil {
+			signal(f.done) // the client went away mid-stream
 			return
 		}
 	}

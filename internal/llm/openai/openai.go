@@ -295,5 +295,9 @@ func (m *Model) logFailure(ctx context.Context, op string, attempt int, err erro
 	if e, ok := errors.AsType[*llm.Error](err); ok && e.StatusCode != 0 {
 		attrs = append(attrs, slog.Int("status", e.StatusCode))
 	}
-	m.logger.LogAttrs(ctx, slog.LevelWarn, "model call failed", attrs...)
+	level := slog.LevelWarn
+	if ctx.Err() != nil {
+		level = slog.LevelDebug // the caller gave up; nothing went wrong
+	}
+	m.logger.LogAttrs(ctx, level, "model call failed", attrs...)
 }

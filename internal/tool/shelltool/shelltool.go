@@ -45,6 +45,9 @@ var inheritedEnv = []string{"PATH", "HOME", "LANG", "TZ"}
 // errOutputLimit is the cause recorded when a command writes too much.
 var errOutputLimit = errors.New("output limit exceeded")
 
+// errTimedOut is the cause recorded when a call outlives its timeout.
+var errTimedOut = errors.New("timed out")
+
 // Config describes one shell tool.
 type Config struct {
 	// Name is the tool's name, unique within a registry. Required.
@@ -338,9 +341,6 @@ func (t *shellTool) result(res runResult) (string, error) {
 	}
 	return string(res.stdout), nil
 }
-
-// errTimedOut is the cause recorded when a call outlives its timeout.
-var errTimedOut = errors.New("timed out")
 
 // runResult is what one run of the command produced.
 type runResult struct {
