@@ -147,9 +147,19 @@ func printBanner(w io.Writer, cfg config.Config, spec app.AgentSpec) {
 	fmt.Fprintf(w, "  Agent:       %s (%s, %d tools)\n", spec.Name, model, tools)
 	fmt.Fprintf(w, "  Listening:   %s\n", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	fmt.Fprintf(w, "  URL:         %s%s\n", base, cfg.APIPrefix)
-	fmt.Fprintf(w, "  Docs:        %s/openapi.json\n", base)
+	switch {
+	case cfg.EnableDocs:
+		fmt.Fprintf(w, "  Docs:        %s/docs\n", base)
+	case cfg.EnableRedoc:
+		fmt.Fprintf(w, "  Docs:        %s/redoc\n", base)
+	default:
+		fmt.Fprintf(w, "  OpenAPI:     %s/openapi.json\n", base)
+	}
 	fmt.Fprintf(w, "  Prometheus:  %s/prometheus\n", base)
 	fmt.Fprintf(w, "  Auth:        %s\n", onOff(cfg.AuthEnabled))
+	if cfg.CORSEnabled {
+		fmt.Fprintf(w, "  CORS:        %s\n", strings.Join(cfg.CORSOrigins, ", "))
+	}
 	if cfg.RateLimitEnabled {
 		fmt.Fprintf(w, "  Rate limit:  %d requests per %s per client\n", cfg.RateLimitRequests, cfg.RateLimitWindow)
 	}
