@@ -44,3 +44,5 @@ bench: ## Go benchmarks, then the /run/sync load comparison
 fuzz: ## A short run of each fuzz target
 	$(GO) test -run '^$$' -fuzz FuzzCalculate -fuzztime 20s ./internal/tool/builtin
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./internal/agentfile
+	$(GO) test -run '^$$' -fuzz FuzzRunBody -fuzztime 20s ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz FuzzSSEFrame -fuzztime 20s ./internal/httpapi

@@ -146,6 +146,9 @@ func (a *API) routes() http.Handler {
 	if a.cfg.CORS.Enabled {
 		root.Use(corsMiddleware(a.cfg.CORS))
 	}
+	if a.cfg.RequestTimeout > 0 {
+		root.Use(a.timeoutMiddleware)
+	}
 	if a.cfg.RateLimit > 0 {
 		window := cmp.Or(a.cfg.RateLimitWindow, time.Minute)
 		limiter := newRateLimiter(a.cfg.RateLimit, window, cmp.Or(a.cfg.RateLimitMaxClients, 100_000))

@@ -62,6 +62,11 @@ func setup(t *testing.T, mutate ...func(*Config)) *testBundle {
 	return setupTB(t, mutate...)
 }
 
+func setupFuzz(f *testing.F, mutate ...func(*Config)) *testBundle {
+	f.Helper()
+	return setupTB(f, mutate...)
+}
+
 func setupBench(b *testing.B, mutate ...func(*Config)) *testBundle {
 	b.Helper()
 	return setupTB(b, mutate...)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -34,7 +35,7 @@ func (s *sseWriter) event(name string, id int64, data any) error {
 	}
 	b := s.buf[:0]
 	b = append(b, "event: "...)
-	b = append(b, name...)
+	b = append(b, safeEventName(name)...)
 	b = append(b, '\n')
 	if id > 0 {
 		b = append(b, "id: "...)
@@ -63,4 +64,13 @@ func (s *sseWriter) write(b []byte) error {
 		return err
 	}
 	return s.rc.Flush()
+}
+
+// safeEventName keeps a frame's event line on one line: a CR or LF in a
+// name would end the field early and let the rest forge frame fields.
+func safeEventName(name string) string {
+	if !strings.ContainsAny(name, "\r\n") {
+		return name
+	}
+	return strings.NewReplacer("\r", "_", "\n", "_").Replace(name)
 }
