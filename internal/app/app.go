@@ -36,11 +36,15 @@ type AgentSpec struct {
 	MaxSteps          int
 }
 
-// Agent is a built agent together with the stores it writes to.
+// Agent is a built agent together with the stores it writes to and the
+// metrics its events feed.
 type Agent struct {
 	Runner *agent.Agent
 	Events telemetry.Store
 	Memory memory.Store
+	// Metrics is the Prometheus registry of the server that serves this
+	// agent; nil means a fresh one.
+	Metrics *metrics.Metrics
 }
 
 // NewAgent builds an agent on in-memory stores. lookup reads the model's
@@ -56,13 +60,15 @@ func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.L
 	if tools == nil {
 		tools = tool.NewRegistry()
 	}
+	m := metrics.New()
+	events := observedEvents{Store: store, m: m, tools: tools}
 	runner, err := agent.New(agent.Config{
 		Name:              spec.Name,
 		SystemInstruction: spec.SystemInstruction,
 		Model:             model,
 		Tools:             tools,
 		Memory:            store,
-		Events:            store,
+		Events:            events,
 		MaxSteps:          spec.MaxSteps,
 		Temperature:       spec.Model.Temperature,
 		MaxTokens:         spec.Model.MaxTokens,
@@ -71,7 +77,7 @@ func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.L
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{Runner: runner, Events: store, Memory: store}, nil
+	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m}, nil
 }
 
 // Server serves one agent over HTTP.
@@ -99,7 +105,7 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 	api, err := httpapi.New(httpapi.Config{
 		Runner:         ag.Runner,
 		Events:         ag.Events,
-		Metrics:        metrics.New(),
+		Metrics:        ag.Metrics,
 		Version:        version.String(),
 		APIPrefix:      cfg.APIPrefix,
 		RequestTimeout: cfg.RequestTimeout,

@@ -3,8 +3,10 @@ package app
 import (
 	"bufio"
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -156,4 +158,50 @@ func status(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+func TestEventMetrics(t *testing.T) {
+	tools, err := BuiltinTools("calculate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ag, err := NewAgent(AgentSpec{Name: "m", Model: ModelSpec{Provider: "echo"}, Tools: tools}, noEnv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ag, config.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httptest.NewServer(srv.Handler())
+	defer h.Close()
+	for _, q := range []string{
+		`calc\n{\"tool\": \"calculate\", \"arguments\": {\"expression\": \"1+1\"}}`,
+		`made up\n{\"tool\": \"rm_rf_everything\", \"arguments\": {}}`,
+	} {
+		resp, err := http.Post(h.URL+"/run/sync", "application/json", strings.NewReader(`{"query":"`+q+`"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Get(h.URL + "/prometheus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`omniserve_tool_calls_total{outcome="ok",tool="calculate"} 1`,
+		`omniserve_tool_calls_total{outcome="error",tool="unknown"} 1`,
+		`omniserve_model_calls_total{model="echo",outcome="ok",provider="echo"} 4`,
+		`omniserve_runs_total{mode="sync",outcome="completed"} 2`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/prometheus lacks %s", want)
+		}
+	}
+	if strings.Contains(string(body), "rm_rf_everything") {
+		t.Error("a made-up tool name became a label")
+	}
 }

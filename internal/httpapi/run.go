@@ -184,11 +184,11 @@ func (a *API) execute(ctx context.Context, path, query, sessionID, runID string,
 		end.Output = telemetry.JSON(map[string]any{"status": status})
 		_, detail := a.publicError(ctx, err)
 		end.Error = &telemetry.EventError{Type: status, Message: detail, Retryable: llm.IsRetryable(err)}
-		a.metrics.RunFinished(mode, status, time.Since(began), 0, 0)
+		a.metrics.RunFinished(mode, status, time.Since(began))
 	} else {
 		end.EventType = telemetry.EventServeRequestEnd
 		end.Output = telemetry.JSON(map[string]any{"status": "completed", "agent_trace_id": res.TraceID})
-		a.metrics.RunFinished(mode, "completed", res.Duration, res.Usage.PromptTokens, res.Usage.CompletionTokens)
+		a.metrics.RunFinished(mode, "completed", res.Duration)
 	}
 	if aerr := a.cfg.Events.EventAppend(logCtx, end); aerr != nil {
 		a.log.Warn("record serve request end", slog.String("run_id", runID), slog.String("error", aerr.Error()))

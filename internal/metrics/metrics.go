@@ -26,6 +26,8 @@ type Metrics struct {
 	runs            *prometheus.CounterVec
 	runDuration     prometheus.Histogram
 	tokens          *prometheus.CounterVec
+	modelCalls      *prometheus.CounterVec
+	toolCalls       *prometheus.CounterVec
 	sseClients      prometheus.Gauge
 	runsInFlight    prometheus.Gauge
 	runsWaiting     prometheus.Gauge
@@ -64,8 +66,14 @@ func New() *Metrics {
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}),
 		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "omniserve_model_tokens_total", Help: "Model tokens used by agent runs, by kind (prompt or completion).",
-		}, []string{"kind"}),
+			Name: "omniserve_model_tokens_total", Help: "Model tokens used, by provider, model and kind (prompt or completion).",
+		}, []string{"provider", "model", "kind"}),
+		modelCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omniserve_model_calls_total", Help: "Model calls, by provider, model and outcome (ok or error).",
+		}, []string{"provider", "model", "outcome"}),
+		toolCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "omniserve_tool_calls_total", Help: "Tool calls, by tool and outcome (ok or error).",
+		}, []string{"tool", "outcome"}),
 		sseClients: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "omniserve_sse_clients", Help: "Open server-sent-event streams.",
 		}),
@@ -84,7 +92,7 @@ func New() *Metrics {
 	}
 	reg.MustRegister(
 		m.requestsTotal, m.requestsSuccess, m.requestsError, m.activeRequests, m.requestDuration,
-		m.runs, m.runDuration, m.tokens, m.sseClients,
+		m.runs, m.runDuration, m.tokens, m.modelCalls, m.toolCalls, m.sseClients,
 		m.runsInFlight, m.runsWaiting, m.runsLimit, m.runsRejected,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -118,15 +126,27 @@ func (m *Metrics) RequestStarted(method string) func(route string, status int) {
 }
 
 // RunFinished records one agent run.
-func (m *Metrics) RunFinished(mode, outcome string, d time.Duration, promptTokens, completionTokens int) {
+func (m *Metrics) RunFinished(mode, outcome string, d time.Duration) {
 	m.runs.WithLabelValues(mode, outcome).Inc()
 	m.runDuration.Observe(d.Seconds())
+}
+
+// ModelCall records one model call and its token usage. provider and
+// model come from configuration, so the label sets stay bounded.
+func (m *Metrics) ModelCall(provider, model, outcome string, promptTokens, completionTokens int) {
+	m.modelCalls.WithLabelValues(provider, model, outcome).Inc()
 	if promptTokens > 0 {
-		m.tokens.WithLabelValues("prompt").Add(float64(promptTokens))
+		m.tokens.WithLabelValues(provider, model, "prompt").Add(float64(promptTokens))
 	}
 	if completionTokens > 0 {
-		m.tokens.WithLabelValues("completion").Add(float64(completionTokens))
+		m.tokens.WithLabelValues(provider, model, "completion").Add(float64(completionTokens))
 	}
+}
+
+// ToolCall records one tool call. Tool names come from the agent's
+// registry, so the label set stays bounded.
+func (m *Metrics) ToolCall(tool, outcome string) {
+	m.toolCalls.WithLabelValues(tool, outcome).Inc()
 }
 
 // SSEClientOpened counts an open stream; call the returned func when it closes.
