@@ -12,8 +12,8 @@
 // A session counts as lost when the SDK reports it closed (a stdio server
 // exited, an SSE stream broke), when a periodic ping fails, or when a tool
 // call fails at the transport level and the ping that follows also fails.
-// The server is then marked disconnected at once, its session is closed (a
-// stdio child is stopped) and a background loop reconnects with backoff,
+// The server is then marked disconnected at once, its session is closed and
+// a background loop reconnects with backoff,
 // reporting each attempt through [ManagerConfig.OnEventFunc] as an
 // [EventReconnect]. After a reconnect the server's tool list is listed again.
 // Calls to a disconnected server fail fast with an error wrapping
@@ -38,4 +38,12 @@
 //
 // The description and input schema of a tool come from the server's latest
 // listing.
+//
+// # Stdio servers
+//
+// A stdio server is started in a process group of its own (on Unix) with a
+// small inherited environment plus its configured Env. Stopping it closes
+// its stdin, waits up to 5s, sends SIGTERM to the group, waits up to 5s
+// more, then kills the group, so that a launcher such as npx leaves nothing
+// behind.
 package mcptool

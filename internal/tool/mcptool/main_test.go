@@ -3,6 +3,7 @@ package mcptool
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -246,6 +247,8 @@ func receive[T any](t *testing.T, ch <-chan T, what string) T {
 	var zero T
 	return zero
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // noEnv is a LookupEnvFunc for an empty environment.
 func noEnv(string) (string, bool) { return "", false }

@@ -85,7 +85,7 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	m.client = mcp.NewClient(
 		&mcp.Implementation{Name: "omniserve", Version: version.String()},
 		&mcp.ClientOptions{
-			Logger:                  m.logger,
+			Logger:                 m.logger,
 			ToolListChangedHandler: m.toolListChanged,
 		},
 	)
@@ -395,7 +395,8 @@ func (m *Manager) watch(ctx context.Context, s *server, sess *session) bool {
 		case <-s.refresh:
 			m.refreshTools(ctx, s, sess.cs)
 		}
-		if probe != nil {
+		// A JSON-RPC error answer still shows the server is there.
+		if probe != nil && transportFailure(probe) {
 			if ctx.Err() != nil {
 				continue // Stop cut the ping short; the next pass sees ctx.
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -78,6 +79,9 @@ func TestStreamableHTTP(t *testing.T) {
 		b := setup(t)
 		if got, want := call(t, b.m, "add", `{"a":2,"b":3}`), "5"; got != want {
 			t.Errorf("add = %q, want %q", got, want)
+		}
+		if _, err := toolNamed(t, b.m, "add").Call(t.Context(), []byte(`{"a":`)); err == nil || !strings.Contains(err.Error(), "not valid JSON") {
+			t.Errorf("bad JSON: err = %v", err)
 		}
 		// Empty arguments are sent as an empty object.
 		if got, want := call(t, b.m, "whoami", ""), "web"; got != want {
@@ -151,7 +155,7 @@ func TestStreamableHTTP(t *testing.T) {
 
 func TestCallTimeout(t *testing.T) {
 	t.Parallel()
-	ts := &testServer{label: "slow"}
+	ts := &testServer{label: "slow", blockEnded: make(chan struct{}, 1)}
 	hs := httptest.NewServer(ts.httpHandler())
 	t.Cleanup(hs.Close)
 	m, _ := startManager(t, ManagerConfig{Servers: []ServerConfig{{Name: "slow", URL: hs.URL, Timeout: time.Second}}})
@@ -159,6 +163,8 @@ func TestCallTimeout(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want context.DeadlineExceeded", err)
 	}
+	// The SDK tells the server about the timeout.
+	receive(t, ts.blockEnded, "the server to see the timeout")
 }
 
 func TestSSE(t *testing.T) {
@@ -409,6 +415,35 @@ func TestNameClash(t *testing.T) {
 			t.Errorf("alpha__whoami = %q, want alpha", got)
 		}
 	})
+}
+
+func TestToolListChanged(t *testing.T) {
+	t.Parallel()
+	ts := &testServer{label: "web"}
+	h, srv := ts.newHTTPHandler()
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	m, _ := startManager(t, ManagerConfig{Servers: []ServerConfig{{Name: "web", URL: hs.URL}}})
+	mcp.AddTool(srv, &mcp.Tool{Name: "late", Description: "Added after connect."},
+		func(context.Context, *mcp.CallToolRequest, noArgs) (*mcp.CallToolResult, any, error) {
+			return textResult("here"), nil, nil
+		})
+	// The refresh has no event of its own: poll, with a deadline.
+	deadline := time.Now().Add(waitLimit)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for !slices.Contains(toolNames(m), "late") {
+		if time.Now().After(deadline) {
+			t.Fatalf("tool list not refreshed; tools %v", toolNames(m))
+		}
+		<-tick.C
+	}
+	if got := call(t, m, "late", ""); got != "here" {
+		t.Errorf("late = %q, want here", got)
+	}
+	if got, want := m.Status()[0].Tools, len(testToolNames)+1; got != want {
+		t.Errorf("Status tools = %d, want %d", got, want)
+	}
 }
 
 func TestLifecycle(t *testing.T) {

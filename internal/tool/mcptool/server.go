@@ -135,7 +135,7 @@ func (s *server) newTransport(lookupEnv func(string) (string, bool)) mcp.Transpo
 	if s.logger.Enabled(context.Background(), slog.LevelDebug) {
 		cmd.Stderr = &stderrLogger{logger: s.logger}
 	}
-	return &mcp.CommandTransport{Command: cmd}
+	return &stdioTransport{cmd: cmd}
 }
 
 // env is the environment of a stdio server: the safe base, then cfg.Env.

@@ -94,6 +94,8 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (string, error) {
 	}
 	if len(args) == 0 || string(args) == "null" {
 		args = json.RawMessage("{}")
+	} else if !json.Valid(args) {
+		return "", fmt.Errorf("call %s on mcp server %s: arguments are not valid JSON", t.remote, s.cfg.Name)
 	}
 	callCtx, cancel := context.WithTimeout(ctx, s.callTimeout)
 	defer cancel()
@@ -118,11 +120,21 @@ func (t *Tool) Call(ctx context.Context, args json.RawMessage) (string, error) {
 	return text, nil
 }
 
+// codeRejected is the code of the SDK's internal "rejected by transport"
+// error, which it returns when a request did not reach the server or the
+// HTTP layer refused it (connection refused, 502, 503, ...).
+const codeRejected = -32005
+
 // transportFailure reports whether a call error came from the transport
-// rather than from the server's JSON-RPC answer.
+// rather than from the server's JSON-RPC answer. The SDK wraps the server's
+// answer, when there is one, before its own rejection error, so the first
+// JSON-RPC error in the chain tells which.
 func transportFailure(err error) bool {
 	var rpcErr *jsonrpc.Error
-	return !errors.As(err, &rpcErr)
+	if !errors.As(err, &rpcErr) {
+		return true
+	}
+	return rpcErr.Code == codeRejected
 }
 
 // resultText joins the text of a tool result. Text and embedded text
