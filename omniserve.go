@@ -36,6 +36,7 @@ import (
 	"github.com/omniserve/omniserve/internal/config"
 	"github.com/omniserve/omniserve/internal/tool"
 	"github.com/omniserve/omniserve/internal/tool/builtin"
+	"github.com/omniserve/omniserve/internal/tool/mcptool"
 )
 
 // ModelConfig chooses the model an agent talks to.
@@ -67,12 +68,35 @@ type AgentConfig struct {
 	Model ModelConfig
 	// Tools the agent may call; nil means none.
 	Tools *ToolRegistry
+	// MCPServers are MCP servers whose tools the agent may call. They are
+	// connected by NewAgent; one that is down keeps being retried.
+	MCPServers []MCPServerConfig
 	// MaxSteps caps model calls per run. Defaults to 10.
 	MaxSteps int
 	// LookupEnv reads the model key's variable. Defaults to os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+}
+
+// MCPServerConfig is one MCP server. The field names follow the agent
+// file's mcp_servers keys.
+type MCPServerConfig struct {
+	// Name identifies the server; its tools keep their own names unless two
+	// servers clash, when the later one's become "<server>__<tool>".
+	Name string
+	// TransportType is "stdio", "streamable_http" or "sse".
+	TransportType string
+	// Command and Args start a stdio server.
+	Command string
+	Args    []string
+	// Env is added to the stdio server's (minimal) environment.
+	Env map[string]string
+	// URL and Headers reach an HTTP server.
+	URL     string
+	Headers map[string]string
+	// Timeout bounds connecting and each call. Defaults to 30s.
+	Timeout time.Duration
 }
 
 // ToolRegistry holds the tools of an agent.
@@ -117,21 +141,32 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 		tools = cfg.Tools.reg
 	}
 	m := cfg.Model
-	a, err := app.NewAgent(app.AgentSpec{
+	servers := make([]mcptool.ServerConfig, 0, len(cfg.MCPServers))
+	for _, s := range cfg.MCPServers {
+		servers = append(servers, mcptool.ServerConfig{
+			Name: s.Name, TransportType: s.TransportType, Command: s.Command, Args: s.Args,
+			Env: s.Env, URL: s.URL, Headers: s.Headers, Timeout: s.Timeout,
+		})
+	}
+	a, err := app.NewAgent(context.Background(), app.AgentSpec{
 		Name:              cfg.Name,
 		SystemInstruction: cfg.SystemInstruction,
 		Model: app.ModelSpec{
 			Provider: m.Provider, Model: m.Model, BaseURL: m.BaseURL,
 			Temperature: m.Temperature, MaxTokens: m.MaxTokens, APIKeyEnv: m.APIKeyEnv,
 		},
-		Tools:    tools,
-		MaxSteps: cfg.MaxSteps,
+		Tools:      tools,
+		MCPServers: servers,
+		MaxSteps:   cfg.MaxSteps,
 	}, lookupOr(cfg.LookupEnv), cfg.Logger)
 	if err != nil {
 		return nil, err
 	}
 	return &Agent{a: a}, nil
 }
+
+// Close disconnects the agent's MCP servers and stops their processes.
+func (a *Agent) Close(ctx context.Context) error { return a.a.Close(ctx) }
 
 // Config configures a [Server]. Zero values mean the defaults, and the
 // OMNICOREAGENT_SERVE_* environment variables override every field.

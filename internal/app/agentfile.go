@@ -6,20 +6,38 @@ import (
 	"github.com/omniserve/omniserve/internal/agentfile"
 	"github.com/omniserve/omniserve/internal/tool"
 	"github.com/omniserve/omniserve/internal/tool/builtin"
+	"github.com/omniserve/omniserve/internal/tool/httptool"
+	"github.com/omniserve/omniserve/internal/tool/mcptool"
+	"github.com/omniserve/omniserve/internal/tool/shelltool"
 )
 
 // SpecFromFile turns a parsed agent file into an [AgentSpec], building its
-// tools.
-func SpecFromFile(f *agentfile.File) (AgentSpec, error) {
+// built-in, shell and HTTP tools. lookup expands ${VAR} in HTTP tools and
+// feeds shell tools their inherited variables. MCP servers are connected
+// later, by [NewAgent].
+func SpecFromFile(f *agentfile.File, lookup func(string) (string, bool)) (AgentSpec, error) {
 	tools := tool.NewRegistry()
-	for _, ref := range f.Tools {
-		t, err := builtin.New(ref.Builtin)
+	for i, ref := range f.Tools {
+		t, err := buildTool(ref, lookup)
 		if err != nil {
-			return AgentSpec{}, fmt.Errorf("tools: %w", err)
+			return AgentSpec{}, fmt.Errorf("tools[%d] (%s): %w", i, ref.Name(), err)
 		}
 		if err := tools.Add(t); err != nil {
-			return AgentSpec{}, fmt.Errorf("tools: %w", err)
+			return AgentSpec{}, fmt.Errorf("tools[%d]: %w", i, err)
 		}
+	}
+	servers := make([]mcptool.ServerConfig, 0, len(f.MCPServers))
+	for _, s := range f.MCPServers {
+		servers = append(servers, mcptool.ServerConfig{
+			Name:          s.Name,
+			TransportType: s.Transport(),
+			Command:       s.Command,
+			Args:          s.Args,
+			Env:           s.Env,
+			URL:           s.URL,
+			Headers:       s.Headers,
+			Timeout:       s.Timeout(),
+		})
 	}
 	mc := f.ModelConfig
 	return AgentSpec{
@@ -33,9 +51,29 @@ func SpecFromFile(f *agentfile.File) (AgentSpec, error) {
 			MaxTokens:   mc.MaxTokens,
 			APIKeyEnv:   mc.APIKeyEnv,
 		},
-		Tools:    tools,
-		MaxSteps: f.MaxSteps,
+		Tools:      tools,
+		MCPServers: servers,
+		MaxSteps:   f.MaxSteps,
 	}, nil
+}
+
+func buildTool(ref agentfile.ToolRef, lookup func(string) (string, bool)) (tool.Tool, error) {
+	switch {
+	case ref.Shell != nil:
+		s := ref.Shell
+		return shelltool.New(shelltool.Config{
+			Name: s.Name, Description: s.Description, Command: s.Command, Parameters: s.Parameters,
+			Timeout: s.Timeout(), Env: s.Env, Workdir: s.Workdir, LookupEnvFunc: lookup,
+		})
+	case ref.HTTP != nil:
+		h := ref.HTTP
+		return httptool.New(httptool.Config{
+			Name: h.Name, Description: h.Description, URL: h.URL, Method: h.Method, Headers: h.Headers,
+			Parameters: h.Parameters, Timeout: h.Timeout(), AllowPrivate: h.AllowPrivate, LookupEnvFunc: lookup,
+		})
+	default:
+		return builtin.New(ref.Builtin)
+	}
 }
 
 // BuiltinTools returns a registry holding the named built-in tools.

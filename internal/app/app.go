@@ -23,6 +23,7 @@ import (
 	"github.com/omniserve/omniserve/internal/store/memstore"
 	"github.com/omniserve/omniserve/internal/telemetry"
 	"github.com/omniserve/omniserve/internal/tool"
+	"github.com/omniserve/omniserve/internal/tool/mcptool"
 	"github.com/omniserve/omniserve/internal/version"
 )
 
@@ -33,7 +34,9 @@ type AgentSpec struct {
 	SystemInstruction string
 	Model             ModelSpec
 	Tools             *tool.Registry
-	MaxSteps          int
+	// MCPServers are connected by NewAgent; their tools join Tools.
+	MCPServers []mcptool.ServerConfig
+	MaxSteps   int
 }
 
 // Agent is a built agent together with the stores it writes to and the
@@ -45,11 +48,38 @@ type Agent struct {
 	// Metrics is the Prometheus registry of the server that serves this
 	// agent; nil means a fresh one.
 	Metrics *metrics.Metrics
+	// MCP connects the agent's MCP servers; nil when it has none.
+	MCP *mcptool.Manager
 }
 
-// NewAgent builds an agent on in-memory stores. lookup reads the model's
-// key variable.
-func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
+// mcpStatus adapts the MCP manager's status for /ready.
+func (a *Agent) mcpStatus() func() []httpapi.MCPServerStatus {
+	if a.MCP == nil {
+		return nil
+	}
+	return func() []httpapi.MCPServerStatus {
+		st := a.MCP.Status()
+		out := make([]httpapi.MCPServerStatus, 0, len(st))
+		for _, s := range st {
+			out = append(out, httpapi.MCPServerStatus{Name: s.Name, Connected: s.Connected, Tools: s.Tools, Error: s.Error})
+		}
+		return out
+	}
+}
+
+// Close stops what the agent started (MCP sessions and their processes).
+func (a *Agent) Close(ctx context.Context) error {
+	if a == nil || a.MCP == nil {
+		return nil
+	}
+	return a.MCP.Stop(ctx)
+}
+
+// NewAgent builds an agent on in-memory stores and connects its MCP
+// servers (each within its timeout; a server that is down keeps being
+// retried in the background and /ready says so). lookup reads the model's
+// key variable. Call [Agent.Close] when done.
+func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
 	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	model, err := NewModel(spec.Model, lookup, logger.With(slog.String("component", "model")))
 	if err != nil {
@@ -62,6 +92,13 @@ func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.L
 	}
 	m := metrics.New()
 	events := observedEvents{Store: store, m: m, tools: tools}
+	var mcp *mcptool.Manager
+	if len(spec.MCPServers) > 0 {
+		mcp, err = startMCP(ctx, spec.MCPServers, tools, events, lookup, logger)
+		if err != nil {
+			return nil, err
+		}
+	}
 	runner, err := agent.New(agent.Config{
 		Name:              spec.Name,
 		SystemInstruction: spec.SystemInstruction,
@@ -75,9 +112,12 @@ func NewAgent(spec AgentSpec, lookup func(string) (string, bool), logger *slog.L
 		Logger:            logger.With(slog.String("component", "agent")),
 	})
 	if err != nil {
+		if mcp != nil {
+			_ = mcp.Close()
+		}
 		return nil, err
 	}
-	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m}, nil
+	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m, MCP: mcp}, nil
 }
 
 // Server serves one agent over HTTP.
@@ -113,6 +153,7 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 		KeepAlive:      cfg.KeepAliveInterval,
 		AuthToken:      authToken,
 		RequestLogging: cfg.RequestLogging,
+		MCPStatusFunc:  ag.mcpStatus(),
 		EnableDocs:     cfg.EnableDocs,
 		EnableRedoc:    cfg.EnableRedoc,
 		CORS: httpapi.CORSConfig{

@@ -165,7 +165,7 @@ func TestEventMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ag, err := NewAgent(AgentSpec{Name: "m", Model: ModelSpec{Provider: "echo"}, Tools: tools}, noEnv, nil)
+	ag, err := NewAgent(t.Context(), AgentSpec{Name: "m", Model: ModelSpec{Provider: "echo"}, Tools: tools}, noEnv, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

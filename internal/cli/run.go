@@ -87,7 +87,7 @@ func runCmd(env Env) *cobra.Command {
 			if err != nil {
 				return usageErr("%w", err)
 			}
-			spec, err := app.SpecFromFile(file)
+			spec, err := app.SpecFromFile(file, env.LookupEnv)
 			if err != nil {
 				return usageErr("agent file %s: %w", agentPath, err)
 			}
@@ -108,10 +108,17 @@ func runCmd(env Env) *cobra.Command {
 // serve builds the agent and server and serves until ctx ends.
 func serve(ctx context.Context, env Env, cfg config.Config, spec app.AgentSpec) error {
 	logger := newLogger(env.Stderr, cfg.SlogLevel())
-	ag, err := app.NewAgent(spec, env.LookupEnv, logger)
+	ag, err := app.NewAgent(ctx, spec, env.LookupEnv, logger)
 	if err != nil {
 		return usageErr("%w", err)
 	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := ag.Close(stopCtx); err != nil {
+			logger.Warn("stop agent", slog.String("error", err.Error()))
+		}
+	}()
 	srv, err := app.NewServer(ag, cfg, logger)
 	if err != nil {
 		return usageErr("%w", err)

@@ -51,6 +51,9 @@ type Config struct {
 	AuthToken string
 	// RequestLogging logs one line per request.
 	RequestLogging bool
+	// MCPStatusFunc reports the agent's MCP servers for /ready; nil means
+	// the agent has none.
+	MCPStatusFunc func() []MCPServerStatus
 	// EnableDocs serves Swagger UI at /docs.
 	EnableDocs bool
 	// EnableRedoc serves ReDoc at /redoc.

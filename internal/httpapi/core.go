@@ -23,6 +23,16 @@ type ReadyBody struct {
 	AgentName    string `json:"agent_name"`
 	Initialized  bool   `json:"initialized"`
 	MCPConnected bool   `json:"mcp_connected"`
+	// MCPServers lists each configured MCP server; absent when there are none.
+	MCPServers []MCPServerStatus `json:"mcp_servers,omitempty"`
+}
+
+// MCPServerStatus is one MCP server's state in GET /ready.
+type MCPServerStatus struct {
+	Name      string `json:"name"`
+	Connected bool   `json:"connected"`
+	Tools     int    `json:"tools"`
+	Error     string `json:"error,omitempty"`
 }
 
 // ToolInfo describes one tool in GET /tools.
@@ -31,6 +41,8 @@ type ToolInfo struct {
 	Description string          `json:"description"`
 	InputSchema json.RawMessage `json:"inputSchema"`
 	Type        string          `json:"type" enum:"local,mcp"`
+	// Server names the MCP server an "mcp" tool comes from.
+	Server string `json:"server,omitempty"`
 }
 
 // ToolsBody is the body of GET /tools.
@@ -79,9 +91,18 @@ func (a *API) registerCore(api huma.API) {
 			"503": {Description: "Not ready: starting up or shutting down. The body says which part is not ready."},
 		},
 	}, func(ctx context.Context, _ *struct{}) (*readyOutput, error) {
-		ready := a.ready.Load() && !a.draining.Load()
+		mcpConnected := true
+		var servers []MCPServerStatus
+		if a.cfg.MCPStatusFunc != nil {
+			servers = a.cfg.MCPStatusFunc()
+			for _, s := range servers {
+				mcpConnected = mcpConnected && s.Connected
+			}
+		}
+		ready := a.ready.Load() && !a.draining.Load() && mcpConnected
 		out := &readyOutput{Status: http.StatusOK, Body: ReadyBody{
-			Ready: ready, AgentName: a.cfg.Runner.Name(), Initialized: a.ready.Load(), MCPConnected: true,
+			Ready: ready, AgentName: a.cfg.Runner.Name(), Initialized: a.ready.Load(),
+			MCPConnected: mcpConnected, MCPServers: servers,
 		}}
 		if !ready {
 			out.Status = http.StatusServiceUnavailable
@@ -96,7 +117,11 @@ func (a *API) registerCore(api huma.API) {
 		tools := a.cfg.Runner.Tools().List()
 		body := ToolsBody{Tools: make([]ToolInfo, 0, len(tools)), Total: len(tools)}
 		for _, t := range tools {
-			body.Tools = append(body.Tools, ToolInfo{Name: t.Name(), Description: t.Description(), InputSchema: t.InputSchema(), Type: t.Kind()})
+			info := ToolInfo{Name: t.Name(), Description: t.Description(), InputSchema: t.InputSchema(), Type: t.Kind()}
+			if s, ok := t.(interface{ Server() string }); ok {
+				info.Server = s.Server()
+			}
+			body.Tools = append(body.Tools, info)
 		}
 		return &bodyOutput[ToolsBody]{Body: body}, nil
 	})
