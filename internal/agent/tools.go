@@ -45,6 +45,7 @@ func (r *run) runTools(ctx context.Context, calls []llm.ToolCall) []llm.Message 
 				SpanID:        span,
 				ParentEventID: r.lastResponseID,
 				Actor:         toolActor(c.Name),
+				Metadata:      r.toolMetadata(c.Name),
 				Input: telemetry.JSON(map[string]any{
 					"tool_call_id": c.ID,
 					"name":         c.Name,
@@ -78,6 +79,7 @@ func (r *run) runTool(ctx context.Context, tr toolRun) llm.Message {
 			SpanID:        tr.span,
 			ParentEventID: tr.eventID,
 			Actor:         toolActor(tr.call.Name),
+			Metadata:      r.toolMetadata(tr.call.Name),
 			Output:        telemetry.JSON(map[string]any{"tool_call_id": tr.call.ID}),
 			Error:         &telemetry.EventError{Type: kind, Message: err.Error()},
 			DurationMS:    telemetry.Duration(duration),
@@ -90,10 +92,25 @@ func (r *run) runTool(ctx context.Context, tr toolRun) llm.Message {
 		SpanID:        tr.span,
 		ParentEventID: tr.eventID,
 		Actor:         toolActor(tr.call.Name),
+		Metadata:      r.toolMetadata(tr.call.Name),
 		Output:        telemetry.JSON(map[string]any{"tool_call_id": tr.call.ID, "result": text}),
 		DurationMS:    telemetry.Duration(duration),
 	})
 	return msg
+}
+
+// toolMetadata marks a tool event with the tool's kind and span kind (and
+// an MCP tool's server), so traces and exporters can tell MCP calls apart.
+func (r *run) toolMetadata(name string) map[string]any {
+	t, ok := r.a.cfg.Tools.Get(name)
+	if !ok || t.Kind() != tool.KindMCP {
+		return map[string]any{"tool_kind": tool.KindLocal, "span_kind": "tool.call"}
+	}
+	md := map[string]any{"tool_kind": tool.KindMCP, "span_kind": "mcp.tool.call"}
+	if s, ok := t.(interface{ Server() string }); ok {
+		md["mcp_server"] = s.Server()
+	}
+	return md
 }
 
 // callTool resolves and calls the tool, turning a panic into an error. kind

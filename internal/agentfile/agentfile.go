@@ -6,6 +6,35 @@
 // unknown key or a value of the wrong type is an error that names the key and
 // its line, and every such problem in a file is reported at once, as are the
 // semantic problems found after decoding.
+//
+// Each entry of tools is one of three kinds, told apart by its only key:
+//
+//	tools:
+//	  - builtin: calculate
+//	  - shell:
+//	      name: utc_now
+//	      command: [date, -u, "+%Y-%m-%dT%H:%M:%SZ"]
+//	  - http:
+//	      name: weather
+//	      url: https://api.example.com/weather
+//	      headers: {Authorization: "Bearer ${WEATHER_TOKEN}"}
+//	      parameters:
+//	        type: object
+//	        properties: {city: {type: string}}
+//	mcp_servers:
+//	  - name: everything
+//	    transport_type: stdio
+//	    command: npx
+//	    args: [-y, "@modelcontextprotocol/server-everything"]
+//
+// A parameters value is a JSON Schema written in YAML or JSON; it is handed
+// on as JSON, with its keys in file order. Anchors, aliases, tags and merge
+// keys may not be used inside it. Elsewhere, anchors and aliases work as in
+// YAML (an anchor name may be defined once), tags only on scalars, and
+// merge keys only in the mappings that cannot hold a parameters value
+// (model_config, mcp_servers entries, env and headers). ${VAR}
+// references in urls, headers and env values are kept as written, for
+// whoever builds the tools to expand.
 package agentfile
 
 import (
@@ -23,7 +52,8 @@ import (
 // File is one agent definition.
 //
 // New keys are added as fields with yaml and json tags; the strict decoder
-// picks them up without further changes.
+// picks them up without further changes, except that a [json.RawMessage]
+// field is filled from the converted value in the checker's fillRaw.
 type File struct {
 	// Name identifies the agent; required.
 	Name string `yaml:"name" json:"name"`
@@ -31,8 +61,11 @@ type File struct {
 	SystemInstruction string `yaml:"system_instruction" json:"system_instruction"`
 	// ModelConfig says which model the agent calls; required.
 	ModelConfig ModelConfig `yaml:"model_config" json:"model_config"`
-	// Tools lists the tools the agent may call, in order.
+	// Tools lists the tools the agent may call, in order. Tool names are
+	// unique across the list.
 	Tools []ToolRef `yaml:"tools" json:"tools"`
+	// MCPServers lists the MCP servers whose tools the agent may also call.
+	MCPServers []MCPServer `yaml:"mcp_servers" json:"mcp_servers"`
 	// MaxSteps caps the model calls of one run; 0 means the agent's default.
 	MaxSteps int `yaml:"max_steps" json:"max_steps"`
 }
@@ -56,12 +89,6 @@ type ModelConfig struct {
 	// APIKeyEnv names the environment variable holding the API key; empty
 	// means LLM_API_KEY.
 	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env"`
-}
-
-// ToolRef is one entry of [File.Tools].
-type ToolRef struct {
-	// Builtin names a built-in tool, such as "calculate".
-	Builtin string `yaml:"builtin" json:"builtin"`
 }
 
 // Formats accepted by [Parse].

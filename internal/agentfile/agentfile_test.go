@@ -1,6 +1,7 @@
 package agentfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -34,6 +35,50 @@ model_config:
 tools:
   - builtin: calculate
   - builtin: get_time
+  - shell:
+      name: word_count
+      description: Counts words.
+      command: [wc, -w]
+      parameters:
+        type: object
+        properties:
+          text: {type: string, description: "Text to count"}
+        required: [text]
+      timeout: 2.5
+      env: {LC_ALL: C, TOKEN: "${WC_TOKEN}"}
+      workdir: /tmp
+  - http:
+      name: weather
+      description: Looks up the weather.
+      url: https://${WEATHER_HOST}/v1/weather?units=metric
+      method: post
+      headers:
+        Authorization: Bearer ${WEATHER_TOKEN}
+      parameters:
+        type: object
+        properties:
+          city: {type: string, maxLength: 100}
+          days: {type: integer, minimum: 1, maximum: 7}
+          ratio: {type: number, multipleOf: 0.5}
+          metric: {type: boolean, default: true}
+          tags: {type: array, items: {type: string}, default: []}
+          note: {type: [string, "null"], default: null}
+      timeout: 10
+      allow_private: true
+mcp_servers:
+  - name: everything
+    transport_type: stdio
+    command: npx
+    args: [-y, "@modelcontextprotocol/server-everything"]
+    env: {NODE_ENV: production}
+    timeout: 60
+  - name: remote
+    transport_type: streamable_http
+    url: https://mcp.example.com/mcp
+    headers: {Authorization: "Bearer ${MCP_TOKEN}"}
+  - name: legacy
+    transport_type: sse
+    url: http://localhost:3001/sse
 max_steps: 8
 `
 
@@ -48,7 +93,64 @@ const fullJSON = `{
     "max_tokens": 512,
     "api_key_env": "MY_KEY"
   },
-  "tools": [{"builtin": "calculate"}, {"builtin": "get_time"}],
+  "tools": [
+    {"builtin": "calculate"},
+    {"builtin": "get_time"},
+    {
+      "shell": {
+        "name": "word_count",
+        "description": "Counts words.",
+        "command": ["wc", "-w"],
+        "parameters": {
+          "type": "object",
+          "properties": {"text": {"type": "string", "description": "Text to count"}},
+          "required": ["text"]
+        },
+        "timeout": 2.5,
+        "env": {"LC_ALL": "C", "TOKEN": "${WC_TOKEN}"},
+        "workdir": "/tmp"
+      }
+    },
+    {
+      "http": {
+        "name": "weather",
+        "description": "Looks up the weather.",
+        "url": "https://${WEATHER_HOST}/v1/weather?units=metric",
+        "method": "post",
+        "headers": {"Authorization": "Bearer ${WEATHER_TOKEN}"},
+        "parameters": {
+          "type": "object",
+          "properties": {
+            "city": {"type": "string", "maxLength": 100},
+            "days": {"type": "integer", "minimum": 1, "maximum": 7},
+            "ratio": {"type": "number", "multipleOf": 0.5},
+            "metric": {"type": "boolean", "default": true},
+            "tags": {"type": "array", "items": {"type": "string"}, "default": []},
+            "note": {"type": ["string", "null"], "default": null}
+          }
+        },
+        "timeout": 10,
+        "allow_private": true
+      }
+    }
+  ],
+  "mcp_servers": [
+    {
+      "name": "everything",
+      "transport_type": "stdio",
+      "command": "npx",
+      "args": ["-y", "@modelcontextprotocol/server-everything"],
+      "env": {"NODE_ENV": "production"},
+      "timeout": 60
+    },
+    {
+      "name": "remote",
+      "transport_type": "streamable_http",
+      "url": "https://mcp.example.com/mcp",
+      "headers": {"Authorization": "Bearer ${MCP_TOKEN}"}
+    },
+    {"name": "legacy", "transport_type": "sse", "url": "http://localhost:3001/sse"}
+  ],
   "max_steps": 8
 }`
 
@@ -63,7 +165,52 @@ var fullFile = &File{
 		MaxTokens:   512,
 		APIKeyEnv:   "MY_KEY",
 	},
-	Tools:    []ToolRef{{Builtin: "calculate"}, {Builtin: "get_time"}},
+	Tools: []ToolRef{
+		{Builtin: "calculate"},
+		{Builtin: "get_time"},
+		{Shell: &ShellTool{
+			Name:           "word_count",
+			Description:    "Counts words.",
+			Command:        []string{"wc", "-w"},
+			Parameters:     json.RawMessage(`{"type":"object","properties":{"text":{"type":"string","description":"Text to count"}},"required":["text"]}`),
+			TimeoutSeconds: 2.5,
+			Env:            map[string]string{"LC_ALL": "C", "TOKEN": "${WC_TOKEN}"},
+			Workdir:        "/tmp",
+		}},
+		{HTTP: &HTTPTool{
+			Name:        "weather",
+			Description: "Looks up the weather.",
+			URL:         "https://${WEATHER_HOST}/v1/weather?units=metric",
+			Method:      "post",
+			Headers:     map[string]string{"Authorization": "Bearer ${WEATHER_TOKEN}"},
+			Parameters: json.RawMessage(`{"type":"object","properties":{` +
+				`"city":{"type":"string","maxLength":100},` +
+				`"days":{"type":"integer","minimum":1,"maximum":7},` +
+				`"ratio":{"type":"number","multipleOf":0.5},` +
+				`"metric":{"type":"boolean","default":true},` +
+				`"tags":{"type":"array","items":{"type":"string"},"default":[]},` +
+				`"note":{"type":["string","null"],"default":null}}}`),
+			TimeoutSeconds: 10,
+			AllowPrivate:   true,
+		}},
+	},
+	MCPServers: []MCPServer{
+		{
+			Name:           "everything",
+			TransportType:  "stdio",
+			Command:        "npx",
+			Args:           []string{"-y", "@modelcontextprotocol/server-everything"},
+			Env:            map[string]string{"NODE_ENV": "production"},
+			TimeoutSeconds: 60,
+		},
+		{
+			Name:          "remote",
+			TransportType: "streamable_http",
+			URL:           "https://mcp.example.com/mcp",
+			Headers:       map[string]string{"Authorization": "Bearer ${MCP_TOKEN}"},
+		},
+		{Name: "legacy", TransportType: "sse", URL: "http://localhost:3001/sse"},
+	},
 	MaxSteps: 8,
 }
 
@@ -160,8 +307,8 @@ func TestParseProblems(t *testing.T) {
 		{
 			name:   "unknown key in a tool entry",
 			format: FormatYAML,
-			data:   "name: a\nmodel_config:\n  provider: echo\ntools:\n  - builtin: calculate\n  - shell: ls\n",
-			want:   []Problem{{Key: "tools[1].shell", Line: 6, Message: `unknown key "shell" in tools[1] at line 6`}},
+			data:   "name: a\nmodel_config:\n  provider: echo\ntools:\n  - builtin: calculate\n  - shel: ls\n",
+			want:   []Problem{{Key: "tools[1].shel", Line: 6, Message: `unknown key "shel" in tools[1] at line 6`}},
 		},
 		{
 			name:   "every unknown key at once",
@@ -402,20 +549,21 @@ func TestParseProblems(t *testing.T) {
 			},
 		},
 		{
-			name:   "tool entries without a builtin",
+			name:   "tool entries without a kind",
 			format: FormatYAML,
-			data:   "name: a\nmodel_config:\n  provider: echo\ntools:\n  - {}\n  - builtin: ' '\n  -\n",
+			data:   "name: a\nmodel_config:\n  provider: echo\ntools:\n  - {}\n  - builtin: ' '\n  -\n  - builtin:\n",
 			want: []Problem{
-				{Key: "tools[0].builtin", Line: 5, Message: `missing required key "builtin" in tools[0] at line 5`},
+				{Key: "tools[0]", Line: 5, Message: "tools[0] at line 5: must have exactly one of builtin, shell or http, found none"},
 				{Key: "tools[1].builtin", Line: 6, Message: "tools[1].builtin at line 6: must not be blank"},
-				{Key: "tools[2].builtin", Line: 7, Message: `missing required key "builtin" in tools[2] at line 7`},
+				{Key: "tools[2]", Line: 7, Message: "tools[2] at line 7: must have exactly one of builtin, shell or http, found none"},
+				{Key: "tools[3].builtin", Line: 8, Message: "tools[3].builtin at line 8: must not be blank"},
 			},
 		},
 		{
 			name:   "duplicate builtins",
 			format: FormatYAML,
 			data:   "name: a\nmodel_config:\n  provider: echo\ntools:\n  - builtin: calculate\n  - builtin: get_time\n  - builtin: calculate\n",
-			want:   []Problem{{Key: "tools[2].builtin", Line: 7, Message: `tools[2].builtin at line 7: duplicate builtin "calculate", already listed at line 5`}},
+			want:   []Problem{{Key: "tools[2].builtin", Line: 7, Message: `tools[2].builtin at line 7: duplicate tool name "calculate", already used by tools[0] at line 5`}},
 		},
 		{
 			name:   "every semantic problem at once",
@@ -426,7 +574,7 @@ func TestParseProblems(t *testing.T) {
 				{Key: "model_config.model", Line: 1, Message: `missing required key "model" in model_config at line 1`},
 				{Key: "model_config.temperature", Line: 3, Message: "model_config.temperature at line 3: must be between 0 and 2"},
 				{Key: "max_steps", Line: 7, Message: "max_steps at line 7: must be at least 0"},
-				{Key: "tools[1].builtin", Line: 6, Message: `tools[1].builtin at line 6: duplicate builtin "x", already listed at line 5`},
+				{Key: "tools[1].builtin", Line: 6, Message: `tools[1].builtin at line 6: duplicate tool name "x", already used by tools[0] at line 5`},
 			},
 		},
 
@@ -708,6 +856,45 @@ func TestExamplesLoad(t *testing.T) {
 				Tools:       []ToolRef{{Builtin: "calculate"}, {Builtin: "get_time"}},
 			},
 		},
+		{
+			path: "../../examples/shell-tool.yaml",
+			want: &File{
+				Name:        "shell-tools",
+				ModelConfig: ModelConfig{Provider: "echo"},
+				Tools: []ToolRef{
+					{Builtin: "calculate"},
+					{Shell: &ShellTool{
+						Name:           "echo_args",
+						Description:    "Returns the arguments it is called with, as JSON.",
+						Command:        []string{"cat"},
+						Parameters:     json.RawMessage(`{"type":"object","properties":{"text":{"type":"string","description":"Any text."}},"required":["text"],"additionalProperties":false}`),
+						TimeoutSeconds: 5,
+					}},
+					{Shell: &ShellTool{
+						Name:           "utc_now",
+						Description:    "Returns the current date and time in UTC, in ISO 8601 form.",
+						Command:        []string{"date", "-u", "+%Y-%m-%dT%H:%M:%SZ"},
+						Env:            map[string]string{"LC_ALL": "C"},
+						TimeoutSeconds: 5,
+					}},
+				},
+			},
+		},
+		{
+			path: "../../examples/mcp.yaml",
+			want: &File{
+				Name:        "mcp",
+				ModelConfig: ModelConfig{Provider: "echo"},
+				Tools:       []ToolRef{{Builtin: "get_time"}},
+				MCPServers: []MCPServer{{
+					Name:           "everything",
+					TransportType:  TransportStdio,
+					Command:        "npx",
+					Args:           []string{"-y", "@modelcontextprotocol/server-everything"},
+					TimeoutSeconds: 120,
+				}},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(filepath.Base(tt.path), func(t *testing.T) {
@@ -723,6 +910,32 @@ func TestExamplesLoad(t *testing.T) {
 				t.Errorf("Load() mismatch (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestExampleMCPCommentedServer checks that the commented-out server in
+// examples/mcp.yaml is valid once uncommented.
+func TestExampleMCPCommentedServer(t *testing.T) {
+	data, err := os.ReadFile("../../examples/mcp.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	i := strings.Index(text, "  # - name: remote")
+	if i < 0 {
+		t.Fatal("examples/mcp.yaml has no commented-out server named remote")
+	}
+	text = text[:i] + strings.ReplaceAll(text[i:], "  # ", "  ")
+	got, err := Parse([]byte(text), FormatYAML, "mcp.yaml")
+	if err != nil {
+		t.Fatalf("Parse() error = %v, want nil", err)
+	}
+	want := MCPServer{Name: "remote", TransportType: TransportStreamableHTTP, URL: "http://localhost:3001/mcp", TimeoutSeconds: 30}
+	if n := len(got.MCPServers); n != 2 {
+		t.Fatalf("len(MCPServers) = %d, want 2", n)
+	}
+	if diff := cmp.Diff(want, got.MCPServers[1]); diff != "" {
+		t.Errorf("MCPServers[1] mismatch (-want +got):\n%s", diff)
 	}
 }
 
@@ -742,6 +955,14 @@ func FuzzParse(f *testing.F) {
 		"? name\n: a\n",
 		"name: |\n  x\n  y\nmax_steps: 0x10\n",
 		"model_config:\n  temperature: .inf\n",
+		head + "tools:\n  - shell: {name: a, command: [x], parameters: {type: object, a: [1, 0x10, 1e-7, .5]}}\n",
+		head + "tools:\n  - http: {name: h, url: 'https://${H}/x', method: post, headers: {A: b}, timeout: 1}\n",
+		head + "tools:\n  - builtin: calculate\n    shell: {name: a}\n  - http: {}\n",
+		head + "tools:\n  - shell: &s {name: a, command: [x], parameters: &p {type: object}}\n  - shell: *s\n  - http: {name: b, url: 'http://h', parameters: *p}\n",
+		head + "tools:\n  - {<<: {builtin: x}}\n  - shell: !!map {name: a}\n  - shell: {name: a, command: [x], parameters: {type: object, b: &x 1, c: *x}}\n",
+		head + "mcp_servers:\n  - {name: m, command: npx, args: [-y, pkg], env: &e {A: b}}\n  - {name: n, transport_type: sse, url: 'http://h', headers: {<<: *e}}\n",
+		head + "mcp_servers:\n  - {name: m, transport_type: websocket, timeout: 0}\n  - name: m\n",
+		`{"name": "a", "model_config": {"provider": "echo"}, "tools": [{"http": {"name": "h", "url": "http://h", "parameters": {"type": "object", "n": 1E400}}}]}`,
 	}
 	for _, s := range seeds {
 		f.Add([]byte(s), false)
@@ -775,5 +996,85 @@ func FuzzParse(f *testing.F) {
 		if got.MaxSteps < 0 || got.ModelConfig.MaxTokens < 0 {
 			t.Fatalf("Parse() accepted negative limits in %+v", got)
 		}
+		names := map[string]bool{}
+		for i, tool := range got.Tools {
+			checkFuzzedTool(t, i, tool)
+			if names[tool.Name()] {
+				t.Fatalf("Parse() accepted tools sharing the name %q", tool.Name())
+			}
+			names[tool.Name()] = true
+		}
+		servers := map[string]bool{}
+		for _, s := range got.MCPServers {
+			if strings.TrimSpace(s.Name) == "" || servers[s.Name] {
+				t.Fatalf("Parse() accepted a blank or repeated server name %q", s.Name)
+			}
+			servers[s.Name] = true
+			switch s.Transport() {
+			case TransportStdio:
+				if strings.TrimSpace(s.Command) == "" {
+					t.Fatalf("Parse() accepted stdio server %q without a command", s.Name)
+				}
+			case TransportStreamableHTTP, TransportSSE:
+				if strings.TrimSpace(s.URL) == "" {
+					t.Fatalf("Parse() accepted server %q without a url", s.Name)
+				}
+			default:
+				t.Fatalf("Parse() accepted transport %q", s.TransportType)
+			}
+			checkFuzzedTimeout(t, s.TimeoutSeconds)
+		}
 	})
+}
+
+// checkFuzzedTool fails t unless tool, the i-th tool of a parsed file, is
+// one valid kind.
+func checkFuzzedTool(t *testing.T, i int, tool ToolRef) {
+	t.Helper()
+	kinds := 0
+	if tool.Builtin != "" {
+		kinds++
+	}
+	var params json.RawMessage
+	if s := tool.Shell; s != nil {
+		kinds++
+		if len(s.Command) == 0 || strings.TrimSpace(s.Command[0]) == "" {
+			t.Fatalf("Parse() accepted tools[%d] without a program", i)
+		}
+		params = s.Parameters
+		checkFuzzedTimeout(t, s.TimeoutSeconds)
+	}
+	if h := tool.HTTP; h != nil {
+		kinds++
+		if strings.TrimSpace(h.URL) == "" {
+			t.Fatalf("Parse() accepted tools[%d] without a url", i)
+		}
+		params = h.Parameters
+		checkFuzzedTimeout(t, h.TimeoutSeconds)
+	}
+	if kinds != 1 {
+		t.Fatalf("Parse() accepted tools[%d] of %d kinds", i, kinds)
+	}
+	if tool.Shell != nil || tool.HTTP != nil {
+		if !toolNamePattern.MatchString(tool.Name()) {
+			t.Fatalf("Parse() accepted tool name %q", tool.Name())
+		}
+	}
+	if params == nil {
+		return
+	}
+	var schema map[string]json.RawMessage
+	if err := json.Unmarshal(params, &schema); err != nil {
+		t.Fatalf("Parse() produced parameters %s that are not a JSON object: %v", params, err)
+	}
+	if string(schema["type"]) != `"object"` {
+		t.Fatalf("Parse() accepted parameters %s whose type is not object", params)
+	}
+}
+
+func checkFuzzedTimeout(t *testing.T, seconds float64) {
+	t.Helper()
+	if math.IsNaN(seconds) || seconds < 0 || seconds > maxTimeoutSeconds {
+		t.Fatalf("Parse() accepted timeout %v", seconds)
+	}
 }

@@ -56,8 +56,9 @@ func TestCheckerKinds(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseBytes() error = %v", err)
 			}
-			c := checker{lines: map[string]int{}}
-			c.check(file.Docs[0].Body, reflect.TypeFor[extended](), "")
+			root := file.Docs[0].Body
+			c := newChecker(root)
+			c.check(root, reflect.TypeFor[extended](), "")
 			if diff := cmp.Diff(tt.want, c.problems); diff != "" {
 				t.Errorf("problems mismatch (-want +got):\n%s", diff)
 			}

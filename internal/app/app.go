@@ -22,6 +22,7 @@ import (
 	"github.com/omniserve/omniserve/internal/metrics"
 	"github.com/omniserve/omniserve/internal/store/memstore"
 	"github.com/omniserve/omniserve/internal/telemetry"
+	"github.com/omniserve/omniserve/internal/telemetry/otelexport"
 	"github.com/omniserve/omniserve/internal/tool"
 	"github.com/omniserve/omniserve/internal/tool/mcptool"
 	"github.com/omniserve/omniserve/internal/version"
@@ -50,6 +51,8 @@ type Agent struct {
 	Metrics *metrics.Metrics
 	// MCP connects the agent's MCP servers; nil when it has none.
 	MCP *mcptool.Manager
+
+	otel *otelexport.Exporter
 }
 
 // mcpStatus adapts the MCP manager's status for /ready.
@@ -67,12 +70,18 @@ func (a *Agent) mcpStatus() func() []httpapi.MCPServerStatus {
 	}
 }
 
-// Close stops what the agent started (MCP sessions and their processes).
+// Close stops what the agent started: MCP sessions and their processes,
+// and the OpenTelemetry exporter (flushing its spans).
 func (a *Agent) Close(ctx context.Context) error {
-	if a == nil || a.MCP == nil {
+	if a == nil {
 		return nil
 	}
-	return a.MCP.Stop(ctx)
+	var errs []error
+	if a.MCP != nil {
+		errs = append(errs, a.MCP.Stop(ctx))
+	}
+	errs = append(errs, a.otel.Shutdown(ctx))
+	return errors.Join(errs...)
 }
 
 // NewAgent builds an agent on in-memory stores and connects its MCP
@@ -91,7 +100,18 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 		tools = tool.NewRegistry()
 	}
 	m := metrics.New()
-	events := observedEvents{Store: store, m: m, tools: tools}
+	var otel *otelexport.Exporter
+	if otelexport.Enabled(lookup) {
+		otel, err = otelexport.New(ctx, otelexport.Config{
+			LookupFunc: lookup, ServiceVersion: version.String(),
+			Logger: logger.With(slog.String("component", "otel")),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("opentelemetry: %w", err)
+		}
+	}
+	// A nil exporter wraps nothing.
+	events := observedEvents{Store: otel.Wrap(store), m: m, tools: tools}
 	var mcp *mcptool.Manager
 	if len(spec.MCPServers) > 0 {
 		mcp, err = startMCP(ctx, spec.MCPServers, tools, events, lookup, logger)
@@ -115,9 +135,10 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 		if mcp != nil {
 			_ = mcp.Close()
 		}
+		_ = otel.Shutdown(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m, MCP: mcp}, nil
+	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m, MCP: mcp, otel: otel}, nil
 }
 
 // Server serves one agent over HTTP.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,5 +204,41 @@ func TestEventMetrics(t *testing.T) {
 	}
 	if strings.Contains(string(body), "rm_rf_everything") {
 		t.Error("a made-up tool name became a label")
+	}
+}
+
+// TestOpenTelemetryExport: with the standard OTLP variable set, a run's
+// spans reach the collector by the time the agent is closed.
+func TestOpenTelemetryExport(t *testing.T) {
+	var posts atomic.Int32
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/v1/traces" && r.Method == http.MethodPost {
+			posts.Add(1)
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer collector.Close()
+	env := map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": collector.URL}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	ag, err := NewAgent(t.Context(), AgentSpec{Name: "traced", Model: ModelSpec{Provider: "echo"}}, lookup, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := NewServer(ag, config.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := httptest.NewServer(srv.Handler())
+	defer h.Close()
+	resp, err := http.Post(h.URL+"/run/sync", "application/json", strings.NewReader(`{"query":"hi"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := ag.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if posts.Load() == 0 {
+		t.Error("no spans reached the collector")
 	}
 }
