@@ -2,6 +2,8 @@ package app
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/omniserve/omniserve/internal/agentfile"
 	"github.com/omniserve/omniserve/internal/tool"
@@ -27,15 +29,29 @@ func SpecFromFile(f *agentfile.File, lookup func(string) (string, bool)) (AgentS
 		}
 	}
 	servers := make([]mcptool.ServerConfig, 0, len(f.MCPServers))
-	for _, s := range f.MCPServers {
+	for i, s := range f.MCPServers {
+		// ${VAR} in an MCP server's url, headers and env comes from the
+		// environment, so tokens stay out of the file.
+		url, err := expandVars(s.URL, lookup)
+		if err != nil {
+			return AgentSpec{}, fmt.Errorf("mcp_servers[%d] (%s) url: %w", i, s.Name, err)
+		}
+		headers, err := expandMap(s.Headers, lookup)
+		if err != nil {
+			return AgentSpec{}, fmt.Errorf("mcp_servers[%d] (%s) headers: %w", i, s.Name, err)
+		}
+		env, err := expandMap(s.Env, lookup)
+		if err != nil {
+			return AgentSpec{}, fmt.Errorf("mcp_servers[%d] (%s) env: %w", i, s.Name, err)
+		}
 		servers = append(servers, mcptool.ServerConfig{
 			Name:          s.Name,
 			TransportType: s.Transport(),
 			Command:       s.Command,
 			Args:          s.Args,
-			Env:           s.Env,
-			URL:           s.URL,
-			Headers:       s.Headers,
+			Env:           env,
+			URL:           url,
+			Headers:       headers,
 			Timeout:       s.Timeout(),
 		})
 	}
@@ -61,9 +77,13 @@ func buildTool(ref agentfile.ToolRef, lookup func(string) (string, bool)) (tool.
 	switch {
 	case ref.Shell != nil:
 		s := ref.Shell
+		env, err := expandMap(s.Env, lookup)
+		if err != nil {
+			return nil, fmt.Errorf("env: %w", err)
+		}
 		return shelltool.New(shelltool.Config{
 			Name: s.Name, Description: s.Description, Command: s.Command, Parameters: s.Parameters,
-			Timeout: s.Timeout(), Env: s.Env, Workdir: s.Workdir, LookupEnvFunc: lookup,
+			Timeout: s.Timeout(), Env: env, Workdir: s.Workdir, LookupEnvFunc: lookup,
 		})
 	case ref.HTTP != nil:
 		h := ref.HTTP
@@ -89,4 +109,37 @@ func BuiltinTools(names ...string) (*tool.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// expandVars replaces ${VAR} in s from lookup. An unset or empty variable
+// is an error naming it (never its value), so a missing secret stops
+// startup instead of sending an empty credential.
+func expandVars(s string, lookup func(string) (string, bool)) (string, error) {
+	var missing []string
+	out := os.Expand(s, func(name string) string {
+		v, ok := lookup(name)
+		if !ok || v == "" {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("variable %s is not set", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+func expandMap(m map[string]string, lookup func(string) (string, bool)) (map[string]string, error) {
+	if len(m) == 0 {
+		return m, nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		ev, err := expandVars(v, lookup)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = ev
+	}
+	return out, nil
 }

@@ -238,3 +238,23 @@ func TestExampleFiles(t *testing.T) {
 		}
 	})
 }
+
+func TestExpandVars(t *testing.T) {
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"TOKEN": "s3cret", "EMPTY": ""}[k]
+		return v, ok
+	}
+	if got, err := expandVars("Bearer ${TOKEN}", lookup); err != nil || got != "Bearer s3cret" {
+		t.Errorf("got %q, %v", got, err)
+	}
+	for _, in := range []string{"${MISSING}", "x ${EMPTY}"} {
+		_, err := expandVars(in, lookup)
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error %v", in, err)
+		}
+	}
+	m, err := expandMap(map[string]string{"Authorization": "Bearer ${TOKEN}"}, lookup)
+	if err != nil || m["Authorization"] != "Bearer s3cret" {
+		t.Errorf("map: %v %v", m, err)
+	}
+}
