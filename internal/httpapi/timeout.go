@@ -118,4 +118,3 @@ func (tw *timeoutWriter) flushTo(w http.ResponseWriter) {
 	w.WriteHeader(tw.status)
 	_, _ = w.Write(tw.buf.Bytes())
 }
-
