@@ -46,6 +46,11 @@ type Config struct {
 	// SSEWriteTimeout is how long one SSE frame may take to reach a client
 	// before the stream is dropped. Defaults to 30s.
 	SSEWriteTimeout time.Duration
+	// MaxStreamLag is how many events a follow stream (/events/{id},
+	// /telemetry/events/stream) may fall behind the session's newest
+	// event before it gets an `error` frame asking it to resume with
+	// Last-Event-ID and is disconnected. Defaults to 10,000.
+	MaxStreamLag int
 	// AuthToken, when set, protects every non-public route with
 	// "Authorization: Bearer <token>".
 	AuthToken string
@@ -181,6 +186,7 @@ func (a *API) routes() http.Handler {
 
 	a.registerCore(api)
 	a.registerRun(api)
+	a.registerTelemetry(api)
 
 	root.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		b, err := api.OpenAPI().MarshalJSON()

@@ -267,9 +267,21 @@ type eventFrame struct {
 	Type string `json:"type"`
 }
 
-// streamRun serves POST /run once the request is valid.
+// streamRun serves POST /run once the request is valid. A resume cursor
+// (?cursor= or the Last-Event-ID header) makes the frames start after that
+// sequence number in the session instead of after the session's last
+// event when the request arrived. Every POST starts a new run and only its
+// events are sent, so the cursor can only skip frames the client already
+// has; to resume a dropped run stream, use GET /events/{session_id} with
+// the run_id and Last-Event-ID.
 func (a *API) streamRun(r *http.Request, w http.ResponseWriter, query, sessionID string) {
 	ctx := r.Context()
+	resume, bad := resumeCursor(r.URL.Query().Get("cursor"), r.Header.Get("Last-Event-ID"))
+	if bad != nil {
+		writeJSON(w, bad.status, bad)
+		return
+	}
+	hasResume := r.URL.Query().Get("cursor") != "" || r.Header.Get("Last-Event-ID") != ""
 	runID := telemetry.NewID("run_")
 	sw := newSSEWriter(w, a.cfg.SSEWriteTimeout)
 	w.WriteHeader(http.StatusOK)
@@ -282,6 +294,9 @@ func (a *API) streamRun(r *http.Request, w http.ResponseWriter, query, sessionID
 		_ = sw.event("error", 0, errorFrame{Error: "event log unavailable", SessionID: sessionID, RunID: runID})
 		_ = sw.event("session", 0, sessionFrame{SessionID: sessionID, Status: "ended"})
 		return
+	}
+	if hasResume {
+		cursor = resume
 	}
 
 	runCtx, cancel := a.runContext(ctx)
@@ -296,26 +311,8 @@ func (a *API) streamRun(r *http.Request, w http.ResponseWriter, query, sessionID
 		res, runErr = a.execute(runCtx, "/run", query, sessionID, runID, true)
 	}()
 
-	clientGone := false
-	for e, err := range telemetry.Follow(ctx, a.cfg.Events, telemetry.FollowParams{
-		SessionID: sessionID, RunID: runID, After: cursor, Stop: done, KeepAlive: a.cfg.KeepAlive,
-	}) {
-		if err != nil {
-			a.log.Warn("follow run events", slog.String("run_id", runID), slog.String("error", err.Error()))
-			_ = sw.event("error", 0, errorFrame{Error: "event log unavailable", SessionID: sessionID, RunID: runID})
-			break
-		}
-		if e.SequenceNumber == 0 {
-			err = sw.comment("keep-alive")
-		} else {
-			err = sw.event(e.EventType, e.SequenceNumber, eventFrame{Event: e, Type: e.EventType})
-		}
-		if err != nil {
-			clientGone = true
-			break
-		}
-	}
-	if clientGone || ctx.Err() != nil {
+	end := a.pump(ctx, sw, streamParams{sessionID: sessionID, runID: runID, after: cursor, stop: done})
+	if end == pumpClientGone || ctx.Err() != nil {
 		cancel()
 		<-done
 		return

@@ -1,6 +1,7 @@
 package telemetry_test
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -42,4 +43,25 @@ func TestNewID(t *testing.T) {
 	if len(id) != len("run_")+32 || id[:4] != "run_" || telemetry.NewID("run_") == id {
 		t.Errorf("id %q", id)
 	}
+}
+
+func FuzzParseCursor(f *testing.F) {
+	for _, s := range []string{"", "0", "42", "-1", "x", "9223372036854775807", "9223372036854775808", " 1", "+3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := telemetry.ParseCursor(s)
+		if err != nil {
+			if !errors.Is(err, telemetry.ErrInvalidCursor) {
+				t.Fatalf("ParseCursor(%q) error %v is not ErrInvalidCursor", s, err)
+			}
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseCursor(%q) = %d, negative", s, n)
+		}
+		if back, err := telemetry.ParseCursor(telemetry.FormatCursor(n)); err != nil || back != n {
+			t.Fatalf("round trip of %d: %d, %v", n, back, err)
+		}
+	})
 }
