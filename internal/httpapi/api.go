@@ -100,6 +100,9 @@ type API struct {
 	// (the shutdown grace period is over).
 	abort       context.Context
 	abortCancel context.CancelFunc
+	// drain is cancelled when shutdown begins: follow streams end then.
+	drain       context.Context
+	drainCancel context.CancelFunc
 }
 
 // New builds the API. It is not ready (GET /ready answers 503) until
@@ -126,6 +129,7 @@ func New(cfg Config) (*API, error) {
 	}
 	a.admit = newAdmission(cfg.MaxConcurrentRuns, cfg.RunAdmissionWait, a.metrics)
 	a.abort, a.abortCancel = context.WithCancel(context.Background())
+	a.drain, a.drainCancel = context.WithCancel(context.Background())
 	a.handler = a.routes()
 	return a, nil
 }
@@ -138,14 +142,20 @@ func (a *API) SetReady(ready bool) { a.ready.Store(ready) }
 
 // BeginDrain makes /ready answer 503 so load balancers stop sending
 // traffic; in-flight work continues.
-func (a *API) BeginDrain() { a.draining.Store(true) }
+func (a *API) BeginDrain() {
+	a.draining.Store(true)
+	a.drainCancel()
+}
 
 // Abort ends in-flight runs and open streams now: runs are cancelled and
 // streams get a final error frame.
 func (a *API) Abort() { a.abortCancel() }
 
 // Close releases the API's resources.
-func (a *API) Close() { a.abortCancel() }
+func (a *API) Close() {
+	a.drainCancel()
+	a.abortCancel()
+}
 
 func (a *API) routes() http.Handler {
 	installErrors()

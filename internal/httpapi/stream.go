@@ -58,8 +58,7 @@ const (
 // [telemetry.Follow] pulls from the store in bounded batches as the
 // client accepts frames, so a slow client costs one batch of memory.
 //
-// A follow stream ends at its first idle keep-alive once the server
-// drains, at once when it aborts.
+// A follow stream ends at once when the server begins to drain or aborts.
 func (a *API) pump(ctx context.Context, sw *sseWriter, p streamParams) pumpEnd {
 	followCtx := ctx
 	fp := telemetry.FollowParams{
@@ -70,6 +69,7 @@ func (a *API) pump(ctx context.Context, sw *sseWriter, p streamParams) pumpEnd {
 		followCtx, cancel = context.WithCancel(ctx)
 		defer cancel()
 		defer context.AfterFunc(a.abort, cancel)()
+		defer context.AfterFunc(a.drain, cancel)()
 		fp.MaxLag = int64(cmp.Or(a.cfg.MaxStreamLag, defaultMaxStreamLag))
 	}
 	for e, err := range telemetry.Follow(followCtx, a.cfg.Events, fp) {
@@ -83,11 +83,6 @@ func (a *API) pump(ctx context.Context, sw *sseWriter, p streamParams) pumpEnd {
 			return pumpLogFailed
 		}
 		if e.SequenceNumber == 0 {
-			// Draining has no signal of its own; idle follow streams
-			// notice it here, at the latest one keep-alive later.
-			if p.follow && a.draining.Load() {
-				return pumpShutdown
-			}
 			err = sw.comment("keep-alive")
 		} else {
 			err = sw.event(e.EventType, e.SequenceNumber, eventFrame{Event: e, Type: e.EventType})
