@@ -172,6 +172,7 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 		RequestTimeout: cfg.RequestTimeout,
 		MaxBodyBytes:   cfg.MaxBodyBytes,
 		KeepAlive:      cfg.KeepAliveInterval,
+		MaxStreamLag:   cfg.StreamMaxLag,
 		AuthToken:      authToken,
 		RequestLogging: cfg.RequestLogging,
 		MCPStatusFunc:  ag.mcpStatus(),

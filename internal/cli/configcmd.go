@@ -111,7 +111,7 @@ func writeEnvExample(w io.Writer) {
 	fmt.Fprintln(w, "# Model credential, read by every provider.")
 	fmt.Fprintln(w, "export LLM_API_KEY=your_api_key_here")
 
-	var serve, background, store []config.Var
+	var serve, background, store, other []config.Var
 	for _, v := range config.Vars() {
 		switch {
 		case strings.HasPrefix(v.Name, storePrefix):
@@ -120,10 +120,13 @@ func writeEnvExample(w io.Writer) {
 			serve = append(serve, v)
 		case strings.HasPrefix(v.Name, backgroundPrefix):
 			background = append(background, v)
+		default:
+			other = append(other, v)
 		}
 	}
 	writeVarSection(w, "Server settings: uncomment a line to change its default.", serve)
 	writeVarSection(w, "Background tasks: uncomment a line to change its default.", background)
+	writeVarSection(w, "Run workspaces: uncomment a line to change its default.", other)
 	writeVarSection(w, "Background task store settings. The default store, in_memory, loses tasks on restart.", store)
 
 	fmt.Fprintln(w)

@@ -123,6 +123,21 @@ type Config struct {
 	// BackgroundStartWorker runs the scheduler and worker loop inside the
 	// server. Defaults to true.
 	BackgroundStartWorker bool
+	// BackgroundConcurrency is how many background runs one process
+	// executes at once. Defaults to 4.
+	BackgroundConcurrency int
+	// BackgroundLease is how long a worker's claim on a run lasts without
+	// renewal; it is renewed every quarter of it. Defaults to 30s.
+	BackgroundLease time.Duration
+	// WorkspaceBackend stores run workspaces: "local" is the only backend
+	// so far. Defaults to "local".
+	WorkspaceBackend string
+	// WorkspaceDir is the local workspace root; files go under its files/
+	// folder. Defaults to "./workspace".
+	WorkspaceDir string
+	// StreamMaxLag is how many events a follow stream may fall behind
+	// before it is cut with an error frame. Defaults to 10,000.
+	StreamMaxLag int
 
 	// fromEnv holds the names of the variables [Load] applied, so [Values]
 	// can report where each setting came from. Never mutated after Load.
@@ -156,6 +171,11 @@ func Default() Config {
 		BackgroundAgentID:     "default",
 		BackgroundTaskStore:   StoreInMemory,
 		BackgroundStartWorker: true,
+		BackgroundConcurrency: 4,
+		BackgroundLease:       30 * time.Second,
+		WorkspaceBackend:      "local",
+		WorkspaceDir:          "./workspace",
+		StreamMaxLag:          10_000,
 	}
 }
 
@@ -301,6 +321,21 @@ func (c Config) normalize() (Config, []error) {
 	}
 	if c.BackgroundEnabled && strings.TrimSpace(c.BackgroundAgentID) == "" {
 		fail("%s must not be empty", envBackgroundAgentID)
+	}
+	if c.BackgroundConcurrency < 1 {
+		fail("%s must be at least 1", envBackgroundConcurrency)
+	}
+	if c.BackgroundLease < time.Second {
+		fail("%s must be at least 1", envBackgroundLease)
+	}
+	if c.WorkspaceBackend != "local" {
+		fail("%s must be local (the S3 and R2 backends are not available yet)", envWorkspaceBackend)
+	}
+	if strings.TrimSpace(c.WorkspaceDir) == "" {
+		fail("%s must not be empty", envWorkspaceDir)
+	}
+	if c.StreamMaxLag < 1 {
+		fail("%s must be at least 1", envStreamMaxLag)
 	}
 	if c.BackgroundTaskStoreConnectTimeout < 0 {
 		fail("%s must be at least 0", envTaskStoreConnectTimeout)

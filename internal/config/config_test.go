@@ -55,6 +55,11 @@ func TestDefault(t *testing.T) {
 		BackgroundAgentID:     "default",
 		BackgroundTaskStore:   "in_memory",
 		BackgroundStartWorker: true,
+		BackgroundConcurrency: 4,
+		BackgroundLease:       30 * time.Second,
+		WorkspaceBackend:      "local",
+		WorkspaceDir:          "./workspace",
+		StreamMaxLag:          10_000,
 	}
 	got := Default()
 	if diff := cmp.Diff(want, got, ignoreSources); diff != "" {
@@ -318,6 +323,10 @@ func TestLoadErrors(t *testing.T) {
 		{name: "run admission wait negative", env: map[string]string{"OMNICOREAGENT_SERVE_RUN_ADMISSION_WAIT": "-0.5"}, want: []string{"OMNICOREAGENT_SERVE_RUN_ADMISSION_WAIT must be at least 0"}},
 		{name: "max body bytes zero", env: map[string]string{"OMNICOREAGENT_SERVE_MAX_BODY_BYTES": "0"}, want: []string{"OMNICOREAGENT_SERVE_MAX_BODY_BYTES must be at least 1"}},
 		{name: "shutdown grace negative", env: map[string]string{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE": "-1"}, want: []string{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE must be at least 0"}},
+		{name: "background concurrency zero", env: map[string]string{"OMNICOREAGENT_BACKGROUND_CONCURRENCY": "0"}, want: []string{"OMNICOREAGENT_BACKGROUND_CONCURRENCY must be at least 1"}},
+		{name: "lease too short", env: map[string]string{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS": "0.5"}, want: []string{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS must be at least 1"}},
+		{name: "workspace backend s3", env: map[string]string{"OMNICOREAGENT_WORKSPACE_BACKEND": "s3"}, want: []string{"OMNICOREAGENT_WORKSPACE_BACKEND must be local (the S3 and R2 backends are not available yet)"}},
+		{name: "stream lag zero", env: map[string]string{"OMNICOREAGENT_SERVE_STREAM_MAX_LAG": "0"}, want: []string{"OMNICOREAGENT_SERVE_STREAM_MAX_LAG must be at least 1"}},
 		{name: "shutdown delay negative", env: map[string]string{"OMNICOREAGENT_SERVE_SHUTDOWN_DELAY": "-1"}, want: []string{"OMNICOREAGENT_SERVE_SHUTDOWN_DELAY must be at least 0"}},
 		{name: "keepalive zero", env: map[string]string{"OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL": "0"}, want: []string{"OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL must be greater than 0"}},
 		{name: "background agent id blank", env: map[string]string{"OMNICOREAGENT_BACKGROUND_AGENT_ID": " "}, want: []string{"OMNICOREAGENT_BACKGROUND_AGENT_ID must not be empty"}},

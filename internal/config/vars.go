@@ -61,6 +61,11 @@ const (
 	envTrustedProxies          = "OMNICOREAGENT_SERVE_TRUSTED_PROXIES"
 	envShutdownGrace           = "OMNICOREAGENT_SERVE_SHUTDOWN_GRACE"
 	envShutdownDelay           = "OMNICOREAGENT_SERVE_SHUTDOWN_DELAY"
+	envStreamMaxLag            = "OMNICOREAGENT_SERVE_STREAM_MAX_LAG"
+	envBackgroundConcurrency   = "OMNICOREAGENT_BACKGROUND_CONCURRENCY"
+	envBackgroundLease         = "OMNICOREAGENT_BACKGROUND_LEASE_SECONDS"
+	envWorkspaceBackend        = "OMNICOREAGENT_WORKSPACE_BACKEND"
+	envWorkspaceDir            = "OMNICOREAGENT_WORKSPACE_DIR"
 	envKeepAliveInterval       = "OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL"
 	envBackgroundAgentID       = "OMNICOREAGENT_BACKGROUND_AGENT_ID"
 	envTaskStore               = "OMNICOREAGENT_BACKGROUND_TASK_STORE"
@@ -160,6 +165,7 @@ var table = []entry{
 	secondsVar(envShutdownGrace, "shutdown_grace", "Seconds shutdown waits for in-flight requests and runs.", func(c *Config) *time.Duration { return &c.ShutdownGrace }),
 	secondsVar(envShutdownDelay, "shutdown_delay", "Seconds the server keeps accepting requests, with /ready answering 503, before it stops accepting.", func(c *Config) *time.Duration { return &c.ShutdownDelay }),
 	secondsVar(envKeepAliveInterval, "keepalive_interval", "Seconds between keep-alive comments on idle event streams.", func(c *Config) *time.Duration { return &c.KeepAliveInterval }),
+	intVar(envStreamMaxLag, "stream_max_lag", "Events a follow stream may fall behind before it is cut with an error frame (the client resumes with Last-Event-ID).", func(c *Config) *int { return &c.StreamMaxLag }),
 	boolVar("OMNICOREAGENT_BACKGROUND_ENABLED", "background_enabled", "Mount the /background routes.", func(c *Config) *bool { return &c.BackgroundEnabled }),
 	stringVar(envBackgroundAgentID, "background_agent_id", "Id of the served agent for background runs.", func(c *Config) *string { return &c.BackgroundAgentID }),
 	stringVar(envTaskStore, "background_task_store", "Task store backend: in_memory, sql, redis or mongodb.", func(c *Config) *string { return &c.BackgroundTaskStore }),
@@ -170,6 +176,10 @@ var table = []entry{
 	stringVar("OMNICOREAGENT_BACKGROUND_TASK_STORE_COLLECTION_PREFIX", "background_task_store_collection_prefix", "MongoDB collection prefix of the task store.", func(c *Config) *string { return &c.BackgroundTaskStoreCollectionPrefix }),
 	secondsVar(envTaskStoreConnectTimeout, "background_task_store_connect_timeout", "Seconds allowed for connecting to a remote task store; 0 means the store's default.", func(c *Config) *time.Duration { return &c.BackgroundTaskStoreConnectTimeout }),
 	boolVar("OMNICOREAGENT_BACKGROUND_START_WORKER", "background_start_worker", "Run the background scheduler and worker inside the server.", func(c *Config) *bool { return &c.BackgroundStartWorker }),
+	intVar(envBackgroundConcurrency, "background_concurrency", "Background runs one process executes at once.", func(c *Config) *int { return &c.BackgroundConcurrency }),
+	secondsVar(envBackgroundLease, "background_lease_seconds", "Seconds a worker's claim on a run lasts without renewal; renewed every quarter of it.", func(c *Config) *time.Duration { return &c.BackgroundLease }),
+	stringVar(envWorkspaceBackend, "workspace_backend", "Where run workspaces are stored: local.", func(c *Config) *string { return &c.WorkspaceBackend }),
+	stringVar(envWorkspaceDir, "workspace_dir", "Root of the local run workspaces; files go under its files/ folder.", func(c *Config) *string { return &c.WorkspaceDir }),
 }
 
 // Vars lists every setting with its variable, default and description, in

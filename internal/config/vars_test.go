@@ -38,6 +38,7 @@ func TestVars(t *testing.T) {
 		{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE", "shutdown_grace", "30"},
 		{"OMNICOREAGENT_SERVE_SHUTDOWN_DELAY", "shutdown_delay", "0"},
 		{"OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL", "keepalive_interval", "15"},
+		{"OMNICOREAGENT_SERVE_STREAM_MAX_LAG", "stream_max_lag", "10000"},
 		{"OMNICOREAGENT_BACKGROUND_ENABLED", "background_enabled", "true"},
 		{"OMNICOREAGENT_BACKGROUND_AGENT_ID", "background_agent_id", "default"},
 		{"OMNICOREAGENT_BACKGROUND_TASK_STORE", "background_task_store", "in_memory"},
@@ -48,6 +49,10 @@ func TestVars(t *testing.T) {
 		{"OMNICOREAGENT_BACKGROUND_TASK_STORE_COLLECTION_PREFIX", "background_task_store_collection_prefix", ""},
 		{"OMNICOREAGENT_BACKGROUND_TASK_STORE_CONNECT_TIMEOUT", "background_task_store_connect_timeout", "0"},
 		{"OMNICOREAGENT_BACKGROUND_START_WORKER", "background_start_worker", "true"},
+		{"OMNICOREAGENT_BACKGROUND_CONCURRENCY", "background_concurrency", "4"},
+		{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS", "background_lease_seconds", "30"},
+		{"OMNICOREAGENT_WORKSPACE_BACKEND", "workspace_backend", "local"},
+		{"OMNICOREAGENT_WORKSPACE_DIR", "workspace_dir", "./workspace"},
 	}
 	vars := Vars()
 	if len(vars) != len(want) {
