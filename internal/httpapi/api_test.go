@@ -541,6 +541,15 @@ func TestPrometheus(t *testing.T) {
 	if _, ok := families["go_goroutines"]; !ok {
 		t.Error("Go runtime metrics missing")
 	}
+	// Every series has HELP and TYPE lines.
+	for name, f := range families {
+		if f.GetHelp() == "" {
+			t.Errorf("%s has no HELP line", name)
+		}
+		if !strings.Contains(string(body), "# TYPE "+name+" ") {
+			t.Errorf("%s has no TYPE line", name)
+		}
+	}
 }
 
 // TestPrometheusPerInstance checks two servers never share counts.

@@ -3,11 +3,13 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -237,4 +239,45 @@ func TestAdmissionWaiterGetsFreedSlot(t *testing.T) {
 	if code := <-second; code != 200 {
 		t.Errorf("waiter: %d, want 200", code)
 	}
+}
+
+// TestLogsNeverCarryTokens: request logs name the route and status, never
+// the Authorization header or a query string.
+func TestLogsNeverCarryTokens(t *testing.T) {
+	t.Parallel()
+	var buf syncBuffer
+	b := setup(t, func(c *Config) {
+		c.AuthToken = "s3cret-token-value"
+		c.RequestLogging = true
+		c.Logger = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	b.do(t, http.MethodGet, "/tools?api_key=query-secret", "", "Authorization", "Bearer s3cret-token-value")
+	b.do(t, http.MethodGet, "/tools", "", "Authorization", "Bearer wrong-but-secret")
+	b.do(t, http.MethodPost, "/run/sync", `{"query":"hi"}`, "Authorization", "Bearer s3cret-token-value")
+	logs := buf.String()
+	if !strings.Contains(logs, `"route":"/tools"`) {
+		t.Fatalf("no request log lines: %s", logs)
+	}
+	for _, secret := range []string{"s3cret-token-value", "wrong-but-secret", "query-secret"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("logs contain %q:\n%s", secret, logs)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
