@@ -35,6 +35,10 @@ fmt-check: ## Fail when gofmt would change a file
 lint: fmt-check vet ## gofmt, go vet and go mod tidy -diff
 	$(GO) mod tidy -diff
 
+.PHONY: generate
+generate: ## Regenerate generated code (the Go interpreter's omniserve symbols)
+	$(GO) generate $(PKGS)
+
 .PHONY: bench
 bench: ## Go benchmarks, then the /run/sync load comparison
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
@@ -46,3 +50,4 @@ fuzz: ## A short run of each fuzz target
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 20s ./internal/agentfile
 	$(GO) test -run '^$$' -fuzz FuzzRunBody -fuzztime 20s ./internal/httpapi
 	$(GO) test -run '^$$' -fuzz FuzzSSEFrame -fuzztime 20s ./internal/httpapi
+	$(GO) test -run '^$$' -fuzz FuzzCheck -fuzztime 20s ./internal/goagent

@@ -165,6 +165,12 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	return &Agent{a: a}, nil
 }
 
+// Name is the agent's name.
+func (a *Agent) Name() string { return a.a.Runner.Name() }
+
+// ToolCount is the number of tools the agent can call.
+func (a *Agent) ToolCount() int { return a.a.Runner.Tools().Len() }
+
 // Close disconnects the agent's MCP servers and stops their processes.
 func (a *Agent) Close(ctx context.Context) error { return a.a.Close(ctx) }
 
@@ -187,6 +193,14 @@ type Config struct {
 	// ShutdownGrace is how long in-flight requests may take to finish after
 	// Start's context ends. Defaults to 30s.
 	ShutdownGrace time.Duration
+	// CORSOrigins are the origins allowed to call from a browser. Defaults
+	// to ["*"].
+	CORSOrigins []string
+	// RateLimit, when positive, allows each client that many requests per
+	// 60 seconds.
+	RateLimit int
+	// DisableDocs turns off /docs and /redoc.
+	DisableDocs bool
 	// LookupEnv reads the environment. Defaults to os.LookupEnv.
 	LookupEnv func(string) (string, bool)
 	// Logger receives logs; nil discards them.
@@ -215,6 +229,15 @@ func New(agent *Agent, cfg Config) *Server {
 	code.RequestTimeout = cmp.Or(cfg.RequestTimeout, code.RequestTimeout)
 	code.MaxBodyBytes = cmp.Or(cfg.MaxBodyBytes, code.MaxBodyBytes)
 	code.ShutdownGrace = cmp.Or(cfg.ShutdownGrace, code.ShutdownGrace)
+	if len(cfg.CORSOrigins) > 0 {
+		code.CORSOrigins = cfg.CORSOrigins
+	}
+	if cfg.RateLimit > 0 {
+		code.RateLimitEnabled, code.RateLimitRequests, code.RateLimitWindow = true, cfg.RateLimit, time.Minute
+	}
+	if cfg.DisableDocs {
+		code.EnableDocs, code.EnableRedoc = false, false
+	}
 	loaded, err := config.Load(code, lookupOr(cfg.LookupEnv))
 	if err != nil {
 		return &Server{err: err}
@@ -235,6 +258,17 @@ func (s *Server) Start(ctx context.Context) error {
 		return s.err
 	}
 	return s.srv.ListenAndServe(ctx)
+}
+
+// ListenAndServe is [Server.Start].
+func (s *Server) ListenAndServe(ctx context.Context) error { return s.Start(ctx) }
+
+// Addr is the address the server listens on, host:port.
+func (s *Server) Addr() string {
+	if s.err != nil {
+		return ""
+	}
+	return s.srv.Addr()
 }
 
 // Handler returns the server's HTTP handler, for tests or an http.Server of

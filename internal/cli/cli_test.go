@@ -205,3 +205,34 @@ func TestRunAgentFileServes(t *testing.T) {
 		t.Errorf("response = %v", got)
 	}
 }
+
+// TestRunGoAgentFile serves examples/agent.go, a Go agent file with a Go
+// tool, with no compile step.
+func TestRunGoAgentFile(t *testing.T) {
+	port := freePort(t)
+	var got map[string]any
+	r := runCLI(t, nil, serveAndCall(t, func(base string) {
+		got = postSync(t, base, "count please\n"+`{"tool": "word_count", "arguments": {"text": "one two three"}}`)
+	}), "run", "--agent", "../../examples/agent.go", "--host", "127.0.0.1", "--port", strconv.Itoa(port))
+	if r.code != ExitOK {
+		t.Fatalf("code %d, stderr %s", r.code, r.stderr)
+	}
+	if !strings.Contains(fmt.Sprint(got["response"]), "3") {
+		t.Errorf("response = %v", got["response"])
+	}
+	if !strings.Contains(r.stdout, "Go agent file agent.go") {
+		t.Errorf("banner: %s", r.stdout)
+	}
+}
+
+func TestRunGoAgentFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.go")
+	if err := os.WriteFile(bad, []byte("package agent\n\nfunc main() {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(t, nil, neverServe(t), "run", "--agent", bad)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "main") || !strings.Contains(r.stderr, "bad.go:3") {
+		t.Errorf("code %d, stderr %q", r.code, r.stderr)
+	}
+}

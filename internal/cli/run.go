@@ -6,15 +6,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/omniserve/omniserve"
 	"github.com/omniserve/omniserve/internal/agentfile"
 	"github.com/omniserve/omniserve/internal/app"
 	"github.com/omniserve/omniserve/internal/config"
+	"github.com/omniserve/omniserve/internal/goagent"
 	"github.com/omniserve/omniserve/internal/version"
 )
 
@@ -83,6 +86,9 @@ func runCmd(env Env) *cobra.Command {
 			if agentPath == "" {
 				return usageErr("Please specify an agent file with --agent or use 'omniserve quickstart'")
 			}
+			if strings.EqualFold(filepath.Ext(agentPath), ".go") {
+				return serveGoFile(cmd.Context(), env, cfg, agentPath)
+			}
 			file, err := agentfile.Load(agentPath)
 			if err != nil {
 				return usageErr("%w", err)
@@ -123,7 +129,15 @@ func serve(ctx context.Context, env Env, cfg config.Config, spec app.AgentSpec) 
 	if err != nil {
 		return usageErr("%w", err)
 	}
-	printBanner(env.Stdout, cfg, spec)
+	tools := 0
+	if spec.Tools != nil {
+		tools = spec.Tools.Len()
+	}
+	model := spec.Model.Provider
+	if spec.Model.Model != "" {
+		model += "/" + spec.Model.Model
+	}
+	printBanner(env.Stdout, cfg, spec.Name, model, tools)
 	if env.ServeFunc != nil {
 		err = env.ServeFunc(ctx, srv)
 	} else {
@@ -136,22 +150,57 @@ func serve(ctx context.Context, env Env, cfg config.Config, spec app.AgentSpec) 
 	return nil
 }
 
-func printBanner(w io.Writer, cfg config.Config, spec app.AgentSpec) {
+// serveGoFile loads a Go agent file in the embedded interpreter and serves
+// the agent it defines with cfg.
+func serveGoFile(ctx context.Context, env Env, cfg config.Config, path string) error {
+	logger := newLogger(env.Stderr, cfg.SlogLevel())
+	ag, err := goagent.Load(ctx, path, goagent.Options{Stdout: env.Stdout, Stderr: env.Stderr})
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+		defer cancel()
+		if err := ag.Close(stopCtx); err != nil {
+			logger.Warn("stop agent", slog.String("error", err.Error()))
+		}
+	}()
+	fc := omniserve.Config{
+		Host: cfg.Host, Port: cfg.Port, APIPrefix: cfg.APIPrefix, RequestTimeout: cfg.RequestTimeout,
+		MaxBodyBytes: cfg.MaxBodyBytes, ShutdownGrace: cfg.ShutdownGrace, CORSOrigins: cfg.CORSOrigins,
+		DisableDocs: !cfg.EnableDocs, LookupEnv: env.LookupEnv, Logger: logger,
+	}
+	if cfg.AuthEnabled {
+		fc.AuthToken = cfg.AuthToken
+	}
+	if cfg.RateLimitEnabled {
+		fc.RateLimit = cfg.RateLimitRequests
+	}
+	srv := omniserve.New(ag, fc)
+	if err := srv.Err(); err != nil {
+		return usageErr("%w", err)
+	}
+	printBanner(env.Stdout, cfg, ag.Name(), "Go agent file "+filepath.Base(path), ag.ToolCount())
+	if env.ServeFunc != nil {
+		err = env.ServeFunc(ctx, srv)
+	} else {
+		err = srv.Start(ctx)
+	}
+	if err != nil {
+		logger.Error("server stopped", slog.String("error", err.Error()))
+		return &exitError{code: ExitFailure, err: err}
+	}
+	return nil
+}
+
+func printBanner(w io.Writer, cfg config.Config, name, model string, tools int) {
 	host := cfg.Host
 	if host == "0.0.0.0" || host == "::" || host == "" {
 		host = "localhost"
 	}
 	base := "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Port))
-	tools := 0
-	if spec.Tools != nil {
-		tools = spec.Tools.Len()
-	}
-	model := spec.Model.Provider
-	if spec.Model.Model != "" {
-		model += "/" + spec.Model.Model
-	}
 	fmt.Fprintf(w, "OmniServe %s\n", version.String())
-	fmt.Fprintf(w, "  Agent:       %s (%s, %d tools)\n", spec.Name, model, tools)
+	fmt.Fprintf(w, "  Agent:       %s (%s, %d tools)\n", name, model, tools)
 	fmt.Fprintf(w, "  Listening:   %s\n", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	fmt.Fprintf(w, "  URL:         %s%s\n", base, cfg.APIPrefix)
 	switch {

@@ -1,0 +1,7 @@
+//go:build ignore
+
+package agent
+
+func CreateAgent() string {
+	return "not an agent"
+}
