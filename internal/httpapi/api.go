@@ -83,6 +83,9 @@ type Config struct {
 	RunAdmissionWait time.Duration
 	// Logger receives request logs and errors; nil discards them.
 	Logger *slog.Logger
+	// Background, when set, mounts the /background routes on it
+	// (OMNICOREAGENT_BACKGROUND_ENABLED). Defaults to nil: no routes.
+	Background BackgroundService
 }
 
 // API serves one agent over HTTP.
@@ -197,6 +200,9 @@ func (a *API) routes() http.Handler {
 	a.registerCore(api)
 	a.registerRun(api)
 	a.registerTelemetry(api)
+	if a.cfg.Background != nil {
+		a.registerBackground(api)
+	}
 
 	root.Get("/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		b, err := api.OpenAPI().MarshalJSON()

@@ -18,7 +18,9 @@ type gatewayTimeout struct {
 
 // timeoutExempt reports whether path streams or bounds its own time: the
 // run routes (their timeout ends the run and is reported in the run's own
-// shape), event streams, and the cheap static routes.
+// shape), POST /background/tasks/{task_id}/run (it waits within a budget
+// under the timeout and answers its own structured 504), event streams,
+// and the cheap static routes.
 func (a *API) timeoutExempt(path string) bool {
 	p := strings.TrimPrefix(path, a.cfg.APIPrefix)
 	switch {
@@ -28,6 +30,10 @@ func (a *API) timeoutExempt(path string) bool {
 		return true
 	case strings.HasPrefix(p, "/events/"), strings.HasSuffix(p, "/stream"):
 		return true
+	}
+	if rest, ok := strings.CutPrefix(p, "/background/tasks/"); ok {
+		id, tail, _ := strings.Cut(rest, "/")
+		return id != "" && tail == "run"
 	}
 	return false
 }
