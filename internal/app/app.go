@@ -21,6 +21,7 @@ import (
 	"github.com/omniserve/omniserve/internal/memory"
 	"github.com/omniserve/omniserve/internal/metrics"
 	"github.com/omniserve/omniserve/internal/store/memstore"
+	"github.com/omniserve/omniserve/internal/task"
 	"github.com/omniserve/omniserve/internal/telemetry"
 	"github.com/omniserve/omniserve/internal/telemetry/otelexport"
 	"github.com/omniserve/omniserve/internal/tool"
@@ -53,6 +54,13 @@ type Agent struct {
 	MCP *mcptool.Manager
 
 	otel *otelexport.Exporter
+	// rawEvents is the event log below the metrics decorator, shared by
+	// agents built from background specs.
+	rawEvents telemetry.Store
+	// spec is what the agent was built from.
+	spec AgentSpec
+	// lookup reads the environment, for agents built from stored specs.
+	lookup func(string) (string, bool)
 }
 
 // mcpStatus adapts the MCP manager's status for /ready.
@@ -89,19 +97,22 @@ func (a *Agent) Close(ctx context.Context) error {
 // retried in the background and /ready says so). lookup reads the model's
 // key variable. Call [Agent.Close] when done.
 func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
-	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
-	model, err := NewModel(spec.Model, lookup, logger.With(slog.String("component", "model")))
-	if err != nil {
-		return nil, err
-	}
 	store := memstore.New()
-	tools := spec.Tools
-	if tools == nil {
-		tools = tool.NewRegistry()
-	}
-	m := metrics.New()
+	return NewAgentWithStores(ctx, spec, Stores{Events: store, Memory: store}, lookup, logger)
+}
+
+// Stores are the stores an agent writes to.
+type Stores struct {
+	Events telemetry.Store
+	Memory memory.Store
+}
+
+// NewAgentWithStores is [NewAgent] on the given stores.
+func NewAgentWithStores(ctx context.Context, spec AgentSpec, stores Stores, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
 	var otel *otelexport.Exporter
 	if otelexport.Enabled(lookup) {
+		var err error
 		otel, err = otelexport.New(ctx, otelexport.Config{
 			LookupFunc: lookup, ServiceVersion: version.String(),
 			Logger: logger.With(slog.String("component", "otel")),
@@ -111,7 +122,33 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 		}
 	}
 	// A nil exporter wraps nothing.
-	events := observedEvents{Store: otel.Wrap(store), m: m, tools: tools}
+	ag, err := buildAgent(ctx, spec, otel.Wrap(stores.Events), stores.Memory, metrics.New(), lookup, logger)
+	if err != nil {
+		_ = otel.Shutdown(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	ag.otel = otel
+	ag.lookup = lookup
+	return ag, nil
+}
+
+// newAgentOn builds an agent that shares like's stores, exporter and
+// metrics: agents of background runs built from stored specs.
+func newAgentOn(ctx context.Context, spec AgentSpec, like *Agent, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
+	return buildAgent(ctx, spec, like.rawEvents, like.Memory, like.Metrics, lookup, logger)
+}
+
+func buildAgent(ctx context.Context, spec AgentSpec, raw telemetry.Store, mem memory.Store, m *metrics.Metrics, lookup func(string) (string, bool), logger *slog.Logger) (*Agent, error) {
+	logger = cmp.Or(logger, slog.New(slog.DiscardHandler))
+	model, err := NewModel(spec.Model, lookup, logger.With(slog.String("component", "model")))
+	if err != nil {
+		return nil, err
+	}
+	tools := spec.Tools
+	if tools == nil {
+		tools = tool.NewRegistry()
+	}
+	events := observedEvents{Store: raw, m: m, tools: tools}
 	var mcp *mcptool.Manager
 	if len(spec.MCPServers) > 0 {
 		mcp, err = startMCP(ctx, spec.MCPServers, tools, events, lookup, logger)
@@ -124,7 +161,7 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 		SystemInstruction: spec.SystemInstruction,
 		Model:             model,
 		Tools:             tools,
-		Memory:            store,
+		Memory:            mem,
 		Events:            events,
 		MaxSteps:          spec.MaxSteps,
 		Temperature:       spec.Model.Temperature,
@@ -135,10 +172,9 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 		if mcp != nil {
 			_ = mcp.Close()
 		}
-		_ = otel.Shutdown(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	return &Agent{Runner: runner, Events: events, Memory: store, Metrics: m, MCP: mcp, otel: otel}, nil
+	return &Agent{Runner: runner, Events: events, Memory: mem, Metrics: m, MCP: mcp, rawEvents: raw, spec: spec}, nil
 }
 
 // Server serves one agent over HTTP.
@@ -146,6 +182,8 @@ type Server struct {
 	cfg config.Config
 	api *httpapi.API
 	log *slog.Logger
+	// bg is the background control plane; nil when disabled.
+	bg *Background
 }
 
 // NewServer builds the HTTP server for ag with cfg, which must already be
@@ -163,7 +201,26 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 	if cfg.RateLimitEnabled {
 		rateLimit = cfg.RateLimitRequests
 	}
+	var bg *Background
+	if cfg.BackgroundEnabled {
+		store, err := newTaskStore(cfg)
+		if err != nil {
+			return nil, err
+		}
+		bg, err = NewBackground(BackgroundConfig{
+			Config: cfg, Store: store, Served: ag, Lookup: ag.lookup,
+			Logger: logger.With(slog.String("component", "background")),
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	var bgService httpapi.BackgroundService
+	if bg != nil {
+		bgService = bg
+	}
 	api, err := httpapi.New(httpapi.Config{
+		Background:     bgService,
 		Runner:         ag.Runner,
 		Events:         ag.Events,
 		Metrics:        ag.Metrics,
@@ -192,7 +249,7 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, api: api, log: logger}, nil
+	return &Server{cfg: cfg, api: api, log: logger, bg: bg}, nil
 }
 
 // Handler returns the server's handler, for tests and embedding. It answers
@@ -230,6 +287,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if s.bg != nil {
+		if err := s.bg.Start(context.WithoutCancel(ctx)); err != nil {
+			_ = ln.Close()
+			s.api.Close()
+			return fmt.Errorf("start background: %w", err)
+		}
+	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	s.api.SetReady(true)
@@ -238,6 +302,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	select {
 	case err := <-serveErr:
 		s.api.Close()
+		s.stopBackground()
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -263,6 +328,34 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.api.Close()
 	<-serveErr
+	s.stopBackground()
 	s.log.Info("stopped")
 	return nil
+}
+
+// stopBackground stops the background engine: in-flight runs get the
+// shutdown grace period, then are cancelled (and re-queued or failed as
+// their retry policy says).
+func (s *Server) stopBackground() {
+	if s.bg == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := s.bg.Stop(ctx); err != nil {
+		s.log.Warn("stop background", slog.String("error", err.Error()))
+	}
+}
+
+// newTaskStore builds the task store the configuration selects.
+func newTaskStore(cfg config.Config) (task.Store, error) {
+	ts, err := cfg.TaskStore()
+	if err != nil {
+		return nil, err
+	}
+	switch ts.Backend {
+	case config.StoreInMemory:
+		return memstore.NewTaskStore(time.Now), nil
+	}
+	return nil, fmt.Errorf("OMNICOREAGENT_BACKGROUND_TASK_STORE=%s is not available in this build yet; use in_memory", ts.Backend)
 }
