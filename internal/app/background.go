@@ -19,7 +19,6 @@ import (
 	"github.com/omniserve/omniserve/internal/telemetry"
 	"github.com/omniserve/omniserve/internal/tool"
 	"github.com/omniserve/omniserve/internal/workspace"
-	"github.com/omniserve/omniserve/internal/workspace/localfs"
 )
 
 // Background is the background control plane of one server: the task
@@ -67,13 +66,9 @@ type BackgroundConfig struct {
 // NewBackground builds the control plane. Call Start to register the served
 // agent and start the engine, and Stop when done.
 func NewBackground(cfg BackgroundConfig) (*Background, error) {
-	files, err := localfs.New(cfg.Config.WorkspaceDir)
-	if err != nil {
-		return nil, fmt.Errorf("workspace %s: %w", cfg.Config.WorkspaceDir, err)
-	}
 	b := &Background{
 		store:    cfg.Store,
-		files:    files,
+		files:    &lazyWorkspace{root: cfg.Config.WorkspaceDir},
 		events:   cfg.Served.Events,
 		servedID: cfg.Config.BackgroundAgentID,
 		served:   cfg.Served,
@@ -84,6 +79,7 @@ func NewBackground(cfg BackgroundConfig) (*Background, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
+	var err error
 	b.mgr, err = background.New(background.Config{
 		Store:          cfg.Store,
 		Handler:        background.RunHandlerFunc(b.handle),
