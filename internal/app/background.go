@@ -15,6 +15,7 @@ import (
 	"github.com/omniserve/omniserve/internal/background"
 	"github.com/omniserve/omniserve/internal/config"
 	"github.com/omniserve/omniserve/internal/httpapi"
+	"github.com/omniserve/omniserve/internal/llm"
 	"github.com/omniserve/omniserve/internal/task"
 	"github.com/omniserve/omniserve/internal/telemetry"
 	"github.com/omniserve/omniserve/internal/tool"
@@ -88,7 +89,13 @@ func NewBackground(cfg BackgroundConfig) (*Background, error) {
 		WorkerDisabled: !cfg.Config.BackgroundStartWorker,
 		Events:         eventSink{b},
 		Workspace:      runFiles{b},
-		Logger:         b.log,
+		PrepareQueryFunc: func(run *task.Run, _ *task.Task) string {
+			return workspace.RunContext(workspace.RunContextParams{
+				AgentID: run.AgentID, TaskID: run.TaskID, RunID: run.RunID,
+				WorkspacePath: runDir(run), Query: run.QuerySnapshot,
+			})
+		},
+		Logger: b.log,
 	})
 	if err != nil {
 		return nil, err
@@ -241,7 +248,7 @@ func (b *Background) handle(ctx context.Context, req background.RunRequest) (bac
 	}
 	res, err := ag.Runner.Run(ctx, agent.RunParams{Query: req.Query, SessionID: req.SessionID, RunID: req.Run.RunID})
 	if err != nil {
-		return background.RunResult{}, err
+		return background.RunResult{}, publicRunError(b.log, req.Run.RunID, err)
 	}
 	out := path.Join(runDir(req.Run), workspace.OutputMD)
 	if _, statErr := b.files.FileStat(ctx, out); errors.Is(statErr, workspace.ErrNotFound) {
@@ -250,6 +257,20 @@ func (b *Background) handle(ctx context.Context, req background.RunRequest) (bac
 		}
 	}
 	return background.RunResult{Response: res.Response}, nil
+}
+
+// publicRunError keeps a failed attempt's recorded error free of secrets:
+// model errors are already secret-free and cancellations say what they
+// are; anything else is recorded by id and logged in full.
+func publicRunError(log *slog.Logger, runID string, err error) error {
+	var lerr *llm.Error
+	switch {
+	case errors.As(err, &lerr), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), errors.Is(err, agent.ErrMaxSteps):
+		return err
+	}
+	id := telemetry.NewID("err_")
+	log.Error("background run failed", slog.String("run_id", runID), slog.String("error_id", id), slog.String("error", err.Error()))
+	return fmt.Errorf("agent run failed (error id %s)", id)
 }
 
 // agentFor returns the agent a run executes on: the served agent for its

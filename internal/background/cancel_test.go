@@ -350,6 +350,10 @@ func TestCancelPreviousStopsARunningRunAtOnce(t *testing.T) {
 		if second.Status != task.RunCompleted || !time.Now().Equal(at) {
 			t.Errorf("second run %s after %v", second.Status, time.Since(at))
 		}
+		synctest.Wait()
+		if !time.Now().Equal(at) {
+			t.Errorf("first run cancelled after %v, not at once", time.Since(at))
+		}
 		b.wantStatus(first.RunID, task.RunCancelled)
 		b.wantEvents(first.RunID, EventRunQueued, EventRunClaimed, EventRunStarted, EventRunCancelled)
 	})

@@ -61,8 +61,11 @@ type RunResult struct {
 	Preview string
 }
 
-// EventSink receives every lifecycle event, in sequence order per run
-// within one process. Package app adapts it to the telemetry log (trace
+// EventSink receives every lifecycle event. Within one process a run's
+// events arrive in sequence order, with one exception: cancelling a run
+// just requeued for a retry may deliver background_run_cancelled before
+// the requeue's events; across processes only the sequence numbers order
+// them. Package app adapts it to the telemetry log (trace
 // trace_background_{run_id}, session = the run's session id). An error is
 // logged and otherwise ignored: a broken sink never stops a run.
 type EventSink interface {
