@@ -145,7 +145,7 @@ func TestConfigEnvExample(t *testing.T) {
 	}
 	golden(t, "config_env_example.golden", r.stdout)
 
-	for _, banned := range []string{"REDIS_URL", "MONGODB_URI", "DATABASE_URL"} {
+	for _, banned := range []string{"REDIS_URL", "MONGODB_URI"} {
 		if strings.Contains(r.stdout, banned) {
 			t.Errorf("template mentions %s; OmniServe reads only OMNICOREAGENT_BACKGROUND_TASK_STORE*", banned)
 		}

@@ -135,6 +135,18 @@ type Config struct {
 	// WorkspaceDir is the local workspace root; files go under its files/
 	// folder. Defaults to "./workspace".
 	WorkspaceDir string
+	// TelemetryStoreBackend keeps the event log: "in_memory" or "sql".
+	// Defaults to "in_memory".
+	TelemetryStoreBackend string
+	// TelemetryStoreURL is the event log's SQL URL; alone it selects sql.
+	// Defaults to "".
+	TelemetryStoreURL string
+	// MemoryStoreBackend keeps session memory: "in_memory" or "sql".
+	// Defaults to "in_memory".
+	MemoryStoreBackend string
+	// DatabaseURL is the SQL URL of session memory, the original's
+	// DATABASE_URL. Defaults to "".
+	DatabaseURL string
 	// StreamMaxLag is how many events a follow stream may fall behind
 	// before it is cut with an error frame. Defaults to 10,000.
 	StreamMaxLag int
@@ -176,6 +188,8 @@ func Default() Config {
 		WorkspaceBackend:      "local",
 		WorkspaceDir:          "./workspace",
 		StreamMaxLag:          10_000,
+		TelemetryStoreBackend: "in_memory",
+		MemoryStoreBackend:    "in_memory",
 	}
 }
 
@@ -341,6 +355,12 @@ func (c Config) normalize() (Config, []error) {
 		fail("%s must be at least 0", envTaskStoreConnectTimeout)
 	}
 	if _, err := c.TaskStore(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.TelemetryStore(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.MemoryStore(); err != nil {
 		errs = append(errs, err)
 	}
 	return c, errs

@@ -60,6 +60,8 @@ func TestDefault(t *testing.T) {
 		WorkspaceBackend:      "local",
 		WorkspaceDir:          "./workspace",
 		StreamMaxLag:          10_000,
+		TelemetryStoreBackend: "in_memory",
+		MemoryStoreBackend:    "in_memory",
 	}
 	got := Default()
 	if diff := cmp.Diff(want, got, ignoreSources); diff != "" {
@@ -323,6 +325,9 @@ func TestLoadErrors(t *testing.T) {
 		{name: "run admission wait negative", env: map[string]string{"OMNICOREAGENT_SERVE_RUN_ADMISSION_WAIT": "-0.5"}, want: []string{"OMNICOREAGENT_SERVE_RUN_ADMISSION_WAIT must be at least 0"}},
 		{name: "max body bytes zero", env: map[string]string{"OMNICOREAGENT_SERVE_MAX_BODY_BYTES": "0"}, want: []string{"OMNICOREAGENT_SERVE_MAX_BODY_BYTES must be at least 1"}},
 		{name: "shutdown grace negative", env: map[string]string{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE": "-1"}, want: []string{"OMNICOREAGENT_SERVE_SHUTDOWN_GRACE must be at least 0"}},
+		{name: "telemetry sql without url", env: map[string]string{"OMNICOREAGENT_TELEMETRY_STORE": "sql"}, want: []string{"OMNICOREAGENT_TELEMETRY_STORE=sql requires OMNICOREAGENT_TELEMETRY_STORE_URL"}},
+		{name: "telemetry unknown", env: map[string]string{"OMNICOREAGENT_TELEMETRY_STORE": "redis"}, want: []string{"OMNICOREAGENT_TELEMETRY_STORE must be one of: in_memory, sql"}},
+		{name: "memory sql without url", env: map[string]string{"OMNICOREAGENT_MEMORY_STORE": "sql"}, want: []string{"OMNICOREAGENT_MEMORY_STORE=sql requires DATABASE_URL"}},
 		{name: "background concurrency zero", env: map[string]string{"OMNICOREAGENT_BACKGROUND_CONCURRENCY": "0"}, want: []string{"OMNICOREAGENT_BACKGROUND_CONCURRENCY must be at least 1"}},
 		{name: "lease too short", env: map[string]string{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS": "0.5"}, want: []string{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS must be at least 1"}},
 		{name: "workspace backend s3", env: map[string]string{"OMNICOREAGENT_WORKSPACE_BACKEND": "s3"}, want: []string{"OMNICOREAGENT_WORKSPACE_BACKEND must be local (the S3 and R2 backends are not available yet)"}},
@@ -596,6 +601,30 @@ func TestAddr(t *testing.T) {
 		c.Host, c.Port = tt.host, tt.port
 		if got := c.Addr(); got != tt.want {
 			t.Errorf("Addr() with host %q port %d = %q, want %q", tt.host, tt.port, got, tt.want)
+		}
+	}
+}
+
+func TestStoreChoices(t *testing.T) {
+	tests := []struct {
+		env               map[string]string
+		telemetry, memory StoreChoice
+	}{
+		{nil, StoreChoice{Backend: "in_memory"}, StoreChoice{Backend: "in_memory"}},
+		{map[string]string{"OMNICOREAGENT_TELEMETRY_STORE_URL": "sqlite:///e.db"}, StoreChoice{Backend: "sql", URL: "sqlite:///e.db"}, StoreChoice{Backend: "in_memory"}},
+		// DATABASE_URL alone does not move memory: it often exists for other reasons.
+		{map[string]string{"DATABASE_URL": "postgres://h/db"}, StoreChoice{Backend: "in_memory"}, StoreChoice{Backend: "in_memory"}},
+		{map[string]string{"OMNICOREAGENT_MEMORY_STORE": "sql", "DATABASE_URL": "postgres://h/db"}, StoreChoice{Backend: "in_memory"}, StoreChoice{Backend: "sql", URL: "postgres://h/db"}},
+	}
+	for _, tt := range tests {
+		c, err := Load(Default(), env(tt.env))
+		if err != nil {
+			t.Fatalf("%v: %v", tt.env, err)
+		}
+		tel, _ := c.TelemetryStore()
+		mem, _ := c.MemoryStore()
+		if tel != tt.telemetry || mem != tt.memory {
+			t.Errorf("%v: telemetry %+v memory %+v", tt.env, tel, mem)
 		}
 	}
 }

@@ -94,3 +94,47 @@ func mongoDatabase(db string) string {
 	}
 	return db
 }
+
+// StoreChoice is where one kind of state lives: in memory, or in the SQL
+// database at URL.
+type StoreChoice struct {
+	// Backend is StoreInMemory or StoreSQL.
+	Backend string
+	// URL is the SQL URL; set for StoreSQL only.
+	URL string
+}
+
+// TelemetryStore resolves the event-log store: in_memory (default) or sql.
+// A URL alone selects sql; asking for sql without a URL is an error naming
+// the variable, never a silent fallback to memory.
+func (c Config) TelemetryStore() (StoreChoice, error) {
+	backend := c.TelemetryStoreBackend
+	if (backend == "" || backend == StoreInMemory) && c.TelemetryStoreURL != "" {
+		backend = StoreSQL
+	}
+	return chooseStore(backend, c.TelemetryStoreURL, envTelemetryStore, envTelemetryStoreURL)
+}
+
+// MemoryStore resolves the session-memory store: in_memory (default) or
+// sql, with the original's DATABASE_URL. A URL alone does not switch the
+// backend, since DATABASE_URL often exists for other reasons; asking for
+// sql without it is an error naming it.
+func (c Config) MemoryStore() (StoreChoice, error) {
+	if c.MemoryStoreBackend == StoreInMemory || c.MemoryStoreBackend == "" {
+		return StoreChoice{Backend: StoreInMemory}, nil
+	}
+	return chooseStore(c.MemoryStoreBackend, c.DatabaseURL, envMemoryStore, envDatabaseURL)
+}
+
+func chooseStore(backend, url, envBackend, envURL string) (StoreChoice, error) {
+	switch backend {
+	case "", StoreInMemory:
+		return StoreChoice{Backend: StoreInMemory}, nil
+	case StoreSQL:
+		if url == "" {
+			return StoreChoice{}, fmt.Errorf("%s=sql requires %s", envBackend, envURL)
+		}
+		return StoreChoice{Backend: StoreSQL, URL: url}, nil
+	}
+	return StoreChoice{}, fmt.Errorf("%s must be one of: %s, %s", envBackend, StoreInMemory, StoreSQL)
+}

@@ -66,6 +66,10 @@ const (
 	envBackgroundLease         = "OMNICOREAGENT_BACKGROUND_LEASE_SECONDS"
 	envWorkspaceBackend        = "OMNICOREAGENT_WORKSPACE_BACKEND"
 	envWorkspaceDir            = "OMNICOREAGENT_WORKSPACE_DIR"
+	envTelemetryStore          = "OMNICOREAGENT_TELEMETRY_STORE"
+	envTelemetryStoreURL       = "OMNICOREAGENT_TELEMETRY_STORE_URL"
+	envMemoryStore             = "OMNICOREAGENT_MEMORY_STORE"
+	envDatabaseURL             = "DATABASE_URL"
 	envKeepAliveInterval       = "OMNICOREAGENT_SERVE_KEEPALIVE_INTERVAL"
 	envBackgroundAgentID       = "OMNICOREAGENT_BACKGROUND_AGENT_ID"
 	envTaskStore               = "OMNICOREAGENT_BACKGROUND_TASK_STORE"
@@ -179,6 +183,10 @@ var table = []entry{
 	intVar(envBackgroundConcurrency, "background_concurrency", "Background runs one process executes at once.", func(c *Config) *int { return &c.BackgroundConcurrency }),
 	secondsVar(envBackgroundLease, "background_lease_seconds", "Seconds a worker's claim on a run lasts without renewal; renewed every quarter of it.", func(c *Config) *time.Duration { return &c.BackgroundLease }),
 	stringVar(envWorkspaceBackend, "workspace_backend", "Where run workspaces are stored: local.", func(c *Config) *string { return &c.WorkspaceBackend }),
+	stringVar(envTelemetryStore, "telemetry_store", "Event log backend: in_memory or sql.", func(c *Config) *string { return &c.TelemetryStoreBackend }),
+	urlVar(envTelemetryStoreURL, "telemetry_store_url", "SQL URL of the event log; alone it selects sql.", func(c *Config) *string { return &c.TelemetryStoreURL }),
+	stringVar(envMemoryStore, "memory_store", "Session memory backend: in_memory or sql (with DATABASE_URL).", func(c *Config) *string { return &c.MemoryStoreBackend }),
+	urlVar(envDatabaseURL, "database_url", "SQL URL of session memory when OMNICOREAGENT_MEMORY_STORE=sql.", func(c *Config) *string { return &c.DatabaseURL }),
 	stringVar(envWorkspaceDir, "workspace_dir", "Root of the local run workspaces; files go under its files/ folder.", func(c *Config) *string { return &c.WorkspaceDir }),
 }
 

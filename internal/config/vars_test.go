@@ -52,6 +52,10 @@ func TestVars(t *testing.T) {
 		{"OMNICOREAGENT_BACKGROUND_CONCURRENCY", "background_concurrency", "4"},
 		{"OMNICOREAGENT_BACKGROUND_LEASE_SECONDS", "background_lease_seconds", "30"},
 		{"OMNICOREAGENT_WORKSPACE_BACKEND", "workspace_backend", "local"},
+		{"OMNICOREAGENT_TELEMETRY_STORE", "telemetry_store", "in_memory"},
+		{"OMNICOREAGENT_TELEMETRY_STORE_URL", "telemetry_store_url", ""},
+		{"OMNICOREAGENT_MEMORY_STORE", "memory_store", "in_memory"},
+		{"DATABASE_URL", "database_url", ""},
 		{"OMNICOREAGENT_WORKSPACE_DIR", "workspace_dir", "./workspace"},
 	}
 	vars := Vars()
