@@ -15,8 +15,13 @@ build: ## Build bin/omniserve
 	$(GO) build -trimpath -o $(BIN) ./cmd/omniserve
 
 .PHONY: test
-test: fmt-check vet ## gofmt check, go vet, then every test with the race detector
-	$(GO) test -race -count=1 $(PKGS)
+test: fmt-check vet ## gofmt check, go vet, then every test with the race detector (starts or installs PostgreSQL)
+	@eval "$$(bash scripts/test-services.sh)" && echo "OMNISERVE_TEST_POSTGRES_URL=$$OMNISERVE_TEST_POSTGRES_URL" && \
+		$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+.PHONY: test/services
+test/services: ## Start (or install) the services the tests use and print their URLs
+	@bash scripts/test-services.sh
 
 .PHONY: test/short
 test/short: ## Tests without the race detector (faster)

@@ -61,6 +61,8 @@ type Agent struct {
 	spec AgentSpec
 	// lookup reads the environment, for agents built from stored specs.
 	lookup func(string) (string, bool)
+	// tasks is the task store the agent's StoreSet opened, if any.
+	tasks task.Store
 }
 
 // mcpStatus adapts the MCP manager's status for /ready.
@@ -101,10 +103,13 @@ func NewAgent(ctx context.Context, spec AgentSpec, lookup func(string) (string, 
 	return NewAgentWithStores(ctx, spec, Stores{Events: store, Memory: store}, lookup, logger)
 }
 
-// Stores are the stores an agent writes to.
+// Stores are the stores an agent and its server write to.
 type Stores struct {
 	Events telemetry.Store
 	Memory memory.Store
+	// Tasks is the background task store; nil means the one the server's
+	// configuration selects.
+	Tasks task.Store
 }
 
 // NewAgentWithStores is [NewAgent] on the given stores.
@@ -129,6 +134,7 @@ func NewAgentWithStores(ctx context.Context, spec AgentSpec, stores Stores, look
 	}
 	ag.otel = otel
 	ag.lookup = lookup
+	ag.tasks = stores.Tasks
 	return ag, nil
 }
 
@@ -184,6 +190,8 @@ type Server struct {
 	log *slog.Logger
 	// bg is the background control plane; nil when disabled.
 	bg *Background
+	// closeTasks closes a task store the server opened itself.
+	closeTasks func() error
 }
 
 // NewServer builds the HTTP server for ag with cfg, which must already be
@@ -202,16 +210,21 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 		rateLimit = cfg.RateLimitRequests
 	}
 	var bg *Background
+	var closeTasks func() error
 	if cfg.BackgroundEnabled {
-		store, err := newTaskStore(cfg)
+		store, closer, err := taskStoreFor(ag, cfg, logger)
 		if err != nil {
 			return nil, err
 		}
+		closeTasks = closer
 		bg, err = NewBackground(BackgroundConfig{
 			Config: cfg, Store: store, Served: ag, Lookup: ag.lookup,
 			Logger: logger.With(slog.String("component", "background")),
 		})
 		if err != nil {
+			if closer != nil {
+				_ = closer()
+			}
 			return nil, err
 		}
 	}
@@ -249,7 +262,7 @@ func NewServer(ag *Agent, cfg config.Config, logger *slog.Logger) (*Server, erro
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, api: api, log: logger, bg: bg}, nil
+	return &Server{cfg: cfg, api: api, log: logger, bg: bg, closeTasks: closeTasks}, nil
 }
 
 // Handler returns the server's handler, for tests and embedding. It answers
@@ -345,17 +358,9 @@ func (s *Server) stopBackground() {
 	if err := s.bg.Stop(ctx); err != nil {
 		s.log.Warn("stop background", slog.String("error", err.Error()))
 	}
-}
-
-// newTaskStore builds the task store the configuration selects.
-func newTaskStore(cfg config.Config) (task.Store, error) {
-	ts, err := cfg.TaskStore()
-	if err != nil {
-		return nil, err
+	if s.closeTasks != nil {
+		if err := s.closeTasks(); err != nil {
+			s.log.Warn("close task store", slog.String("error", err.Error()))
+		}
 	}
-	switch ts.Backend {
-	case config.StoreInMemory:
-		return memstore.NewTaskStore(time.Now), nil
-	}
-	return nil, fmt.Errorf("OMNICOREAGENT_BACKGROUND_TASK_STORE=%s is not available in this build yet; use in_memory", ts.Backend)
 }

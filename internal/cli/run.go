@@ -114,7 +114,16 @@ func runCmd(env Env) *cobra.Command {
 // serve builds the agent and server and serves until ctx ends.
 func serve(ctx context.Context, env Env, cfg config.Config, spec app.AgentSpec) error {
 	logger := newLogger(env.Stderr, cfg.SlogLevel())
-	ag, err := app.NewAgent(ctx, spec, env.LookupEnv, logger)
+	stores, err := app.OpenStores(ctx, cfg, logger)
+	if err != nil {
+		return &exitError{code: ExitFailure, err: err}
+	}
+	defer func() {
+		if err := stores.Close(); err != nil {
+			logger.Warn("close stores", slog.String("error", err.Error()))
+		}
+	}()
+	ag, err := app.NewAgentWithStores(ctx, spec, stores.Stores, env.LookupEnv, logger)
 	if err != nil {
 		return usageErr("%w", err)
 	}
