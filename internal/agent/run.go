@@ -86,9 +86,11 @@ func (a *Agent) Run(ctx context.Context, p RunParams) (*Result, error) {
 		EventType:     telemetry.EventFinalAnswer,
 		Actor:         r.agentActor(),
 		ParentEventID: r.lastResponseID,
-		Output:        telemetry.JSON(map[string]any{"response": response}),
-		TokenUsage:    tokenUsage(r.usage),
-		DurationMS:    telemetry.Duration(duration),
+		Output: telemetry.JSON(struct {
+			Response string `json:"response"`
+		}{response}),
+		TokenUsage: tokenUsage(r.usage),
+		DurationMS: telemetry.Duration(duration),
 	})
 	return &Result{
 		Response:  response,
@@ -109,7 +111,9 @@ func (r *run) execute(ctx context.Context) (string, error) {
 	r.emit(ctx, &telemetry.Event{
 		EventType: telemetry.EventUserMessage,
 		Actor:     telemetry.Actor{Type: telemetry.ActorUser},
-		Input:     telemetry.JSON(map[string]any{"query": r.p.Query}),
+		Input: telemetry.JSON(struct {
+			Query string `json:"query"`
+		}{r.p.Query}),
 	})
 
 	history, err := a.cfg.Memory.MessageList(ctx, r.p.SessionID)
@@ -186,12 +190,14 @@ func (r *run) callModel(ctx context.Context, step int, req *llm.Request) (*llm.R
 		EventType: telemetry.EventModelCall,
 		SpanID:    span,
 		Actor:     r.modelActor(),
-		Input: telemetry.JSON(map[string]any{
-			"step":      step,
-			"messages":  len(req.Messages),
-			"tools":     len(req.Tools),
-			"streaming": r.p.Stream,
-		}),
+		// Structs, not maps: this is the hot path, and struct encoding
+		// skips the key sort. Fields are in key order, as maps encode.
+		Input: telemetry.JSON(struct {
+			Messages  int  `json:"messages"`
+			Step      int  `json:"step"`
+			Streaming bool `json:"streaming"`
+			Tools     int  `json:"tools"`
+		}{len(req.Messages), step, r.p.Stream, len(req.Tools)}),
 	})
 	r.steps++
 
@@ -241,11 +247,11 @@ func (r *run) callModel(ctx context.Context, step int, req *llm.Request) (*llm.R
 		SpanID:        span,
 		ParentEventID: callID,
 		Actor:         r.modelActor(),
-		Output: telemetry.JSON(map[string]any{
-			"content":       out.Message.Content,
-			"tool_calls":    calls,
-			"finish_reason": out.FinishReason,
-		}),
+		Output: telemetry.JSON(struct {
+			Content      string `json:"content"`
+			FinishReason string `json:"finish_reason"`
+			ToolCalls    any    `json:"tool_calls"`
+		}{out.Message.Content, out.FinishReason, calls}),
 		TokenUsage: tokenUsage(out.Usage),
 		DurationMS: telemetry.Duration(duration),
 	})
@@ -268,7 +274,9 @@ func (r *run) stream(ctx context.Context, req *llm.Request, span, callID string)
 				SpanID:        span,
 				ParentEventID: callID,
 				Actor:         r.modelActor(),
-				Output:        telemetry.JSON(map[string]any{"delta": chunk.TextDelta}),
+				Output: telemetry.JSON(struct {
+					Delta string `json:"delta"`
+				}{chunk.TextDelta}),
 				// model_delta is not in the original's closed vocabulary.
 				Metadata: map[string]any{"experimental": true},
 			})

@@ -162,7 +162,12 @@ func (a *API) execute(ctx context.Context, path, query, sessionID, runID string,
 	start := &telemetry.Event{
 		EventType: telemetry.EventServeRequestStart, TraceID: traceID, SpanID: spanID,
 		SessionID: sessionID, RunID: runID, Actor: actor, Metadata: meta,
-		Input: telemetry.JSON(map[string]any{"method": http.MethodPost, "path": path, "query_length": len(query), "streaming": stream}),
+		Input: telemetry.JSON(struct {
+			Method      string `json:"method"`
+			Path        string `json:"path"`
+			QueryLength int    `json:"query_length"`
+			Streaming   bool   `json:"streaming"`
+		}{http.MethodPost, path, len(query), stream}),
 	}
 	if err := a.cfg.Events.EventAppend(logCtx, start); err != nil {
 		return nil, fmt.Errorf("record serve request: %w", err)
@@ -187,7 +192,10 @@ func (a *API) execute(ctx context.Context, path, query, sessionID, runID string,
 		a.metrics.RunFinished(mode, status, time.Since(began))
 	} else {
 		end.EventType = telemetry.EventServeRequestEnd
-		end.Output = telemetry.JSON(map[string]any{"status": "completed", "agent_trace_id": res.TraceID})
+		end.Output = telemetry.JSON(struct {
+			AgentTraceID string `json:"agent_trace_id"`
+			Status       string `json:"status"`
+		}{res.TraceID, "completed"})
 		a.metrics.RunFinished(mode, "completed", res.Duration)
 	}
 	if aerr := a.cfg.Events.EventAppend(logCtx, end); aerr != nil {
