@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -196,4 +197,64 @@ func isDecimal(s string) bool {
 		}
 	}
 	return digits > 0 && dots <= 1
+}
+
+// StreamAttemptFunc runs one streaming attempt, passing each text chunk to
+// emit, and returns the assembled response. It returns (nil, nil) as soon
+// as emit reports false (the consumer stopped).
+type StreamAttemptFunc func(ctx context.Context, emit func(*Chunk) bool) (*Response, error)
+
+// Stream turns attempt into a stream with p's retries: a failure is retried
+// only while no chunk has reached the consumer, since a retry after that
+// would replay text it has already seen; a later failure is yielded as it
+// is. The stream ends with a Done chunk carrying the response, or with one
+// error. onFailure, if set, is told of every failed attempt (for logs).
+func (p RetryPolicy) Stream(ctx context.Context, attempt StreamAttemptFunc, onFailure func(ctx context.Context, n int, err error)) iter.Seq2[*Chunk, error] {
+	return func(yield func(*Chunk, error) bool) {
+		var (
+			yielded bool // a chunk reached the consumer, so no more retries
+			stopped bool // the consumer stopped iterating
+			late    error
+			final   *Response
+			n       int
+		)
+		emit := func(c *Chunk) bool {
+			yielded = true
+			if !yield(c, nil) {
+				stopped = true
+				return false
+			}
+			return true
+		}
+		err := p.Do(ctx, func(ctx context.Context) error {
+			n++
+			resp, err := attempt(ctx, emit)
+			switch {
+			case stopped:
+				return nil
+			case err != nil:
+				if onFailure != nil {
+					onFailure(ctx, n, err)
+				}
+				if yielded {
+					late = err
+					return nil
+				}
+				return err
+			}
+			final = resp
+			return nil
+		})
+		if stopped {
+			return
+		}
+		if err == nil {
+			err = late
+		}
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		yield(&Chunk{Done: true, Response: final}, nil)
+	}
 }

@@ -372,3 +372,66 @@ func TestParseRetryAfter(t *testing.T) {
 		})
 	}
 }
+
+func TestRetryPolicyStream(t *testing.T) {
+	noSleep := func(context.Context, time.Duration) error { return nil }
+	p := RetryPolicy{SleepFunc: noSleep}
+	retryable := &Error{Provider: "x", Retryable: true, Message: "flaky"}
+
+	t.Run("retried before the first chunk", func(t *testing.T) {
+		calls := 0
+		var texts []string
+		var done *Response
+		for c, err := range p.Stream(t.Context(), func(ctx context.Context, emit func(*Chunk) bool) (*Response, error) {
+			calls++
+			if calls == 1 {
+				return nil, retryable
+			}
+			emit(&Chunk{TextDelta: "hi"})
+			return &Response{Message: Message{Content: "hi"}}, nil
+		}, nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Done {
+				done = c.Response
+			} else {
+				texts = append(texts, c.TextDelta)
+			}
+		}
+		if calls != 2 || len(texts) != 1 || done == nil || done.Message.Content != "hi" {
+			t.Errorf("calls %d texts %v done %v", calls, texts, done)
+		}
+	})
+
+	t.Run("not retried after a chunk", func(t *testing.T) {
+		calls, failures := 0, 0
+		var last error
+		for _, err := range p.Stream(t.Context(), func(ctx context.Context, emit func(*Chunk) bool) (*Response, error) {
+			calls++
+			emit(&Chunk{TextDelta: "partial"})
+			return nil, retryable
+		}, func(context.Context, int, error) { failures++ }) {
+			last = err
+		}
+		if calls != 1 || failures != 1 || !errors.Is(last, retryable) {
+			t.Errorf("calls %d failures %d last %v", calls, failures, last)
+		}
+	})
+
+	t.Run("consumer stops", func(t *testing.T) {
+		stoppedSeen := false
+		for range p.Stream(t.Context(), func(ctx context.Context, emit func(*Chunk) bool) (*Response, error) {
+			if !emit(&Chunk{TextDelta: "a"}) {
+				stoppedSeen = true
+				return nil, nil
+			}
+			return &Response{}, nil
+		}, nil) {
+			break
+		}
+		if !stoppedSeen {
+			t.Error("attempt never learned the consumer stopped")
+		}
+	})
+}

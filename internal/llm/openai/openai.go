@@ -202,48 +202,13 @@ func (m *Model) GenerateStream(ctx context.Context, req *llm.Request) iter.Seq2[
 			return
 		}
 		params.StreamOptions = oai.ChatCompletionStreamOptionsParam{IncludeUsage: oai.Bool(true)}
-
-		var (
-			yielded bool // a chunk reached the consumer, so no more retries
-			stopped bool // the consumer stopped iterating
-			late    error
-			final   *llm.Response
-			attempt int
-		)
-		emit := func(c *llm.Chunk) bool {
-			yielded = true
-			if !yield(c, nil) {
-				stopped = true
-				return false
+		for c, err := range m.retry.Stream(ctx, func(ctx context.Context, emit func(*llm.Chunk) bool) (*llm.Response, error) {
+			return m.streamOnce(ctx, params, emit)
+		}, func(ctx context.Context, n int, err error) { m.logFailure(ctx, "stream", n, err) }) {
+			if !yield(c, err) {
+				return
 			}
-			return true
 		}
-		err = m.retry.Do(ctx, func(ctx context.Context) error {
-			attempt++
-			resp, err := m.streamOnce(ctx, params, emit)
-			switch {
-			case stopped:
-				return nil
-			case err != nil:
-				m.logFailure(ctx, "stream", attempt, err)
-				if yielded {
-					// Retrying now would replay text the consumer has seen.
-					late = err
-					return nil
-				}
-				return err
-			}
-			final = resp
-			return nil
-		})
-		if stopped {
-			return
-		}
-		if err = cmp.Or(err, late); err != nil {
-			yield(nil, err)
-			return
-		}
-		yield(&llm.Chunk{Done: true, Response: final}, nil)
 	}
 }
 
