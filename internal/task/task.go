@@ -63,6 +63,15 @@ const (
 	OverlapAllowParallel OverlapPolicy = "allow_parallel"
 )
 
+// ConsultsActiveRuns reports whether creating a run under p depends on the
+// task's active runs (skip_if_running and cancel_previous do; queue_next
+// is decided at claim time and allow_parallel never looks). Stores use it
+// to avoid loading, and locking, a long queue for nothing. An unset policy
+// counts as the default, skip_if_running.
+func (p OverlapPolicy) ConsultsActiveRuns() bool {
+	return p == "" || p == OverlapSkipIfRunning || p == OverlapCancelPrevious
+}
+
 // OverlapPolicies lists every overlap policy.
 var OverlapPolicies = []OverlapPolicy{OverlapSkipIfRunning, OverlapQueueNext, OverlapCancelPrevious, OverlapAllowParallel}
 

@@ -193,3 +193,14 @@ func TestAgentSpecJSONKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlapConsultsActiveRuns(t *testing.T) {
+	for p, want := range map[OverlapPolicy]bool{
+		"": true, OverlapSkipIfRunning: true, OverlapCancelPrevious: true,
+		OverlapQueueNext: false, OverlapAllowParallel: false,
+	} {
+		if got := p.ConsultsActiveRuns(); got != want {
+			t.Errorf("%q: got %v, want %v", p, got, want)
+		}
+	}
+}

@@ -701,9 +701,15 @@ func (s *Store) RunDispatchScheduled(ctx context.Context, p *task.RunDispatchSch
 		if err := s.runIDFree(ctx, tx, p.RunID); err != nil {
 			return err
 		}
-		active, versions, err := s.activeRuns(ctx, tx, p.TaskID, withLock)
-		if err != nil {
-			return err
+		var (
+			active   []*task.Run
+			versions map[string]int64
+		)
+		if t.OverlapPolicy.ConsultsActiveRuns() {
+			active, versions, err = s.activeRuns(ctx, tx, p.TaskID, withLock)
+			if err != nil {
+				return err
+			}
 		}
 		now, err := s.now(ctx, tx)
 		if err != nil {
@@ -742,9 +748,15 @@ func (s *Store) RunCreateManual(ctx context.Context, p *task.RunCreateManualPara
 		if err := s.runIDFree(ctx, tx, p.RunID); err != nil {
 			return err
 		}
-		active, versions, err := s.activeRuns(ctx, tx, p.TaskID, withLock)
-		if err != nil {
-			return err
+		var (
+			active   []*task.Run
+			versions map[string]int64
+		)
+		if t.OverlapPolicy.ConsultsActiveRuns() {
+			active, versions, err = s.activeRuns(ctx, tx, p.TaskID, withLock)
+			if err != nil {
+				return err
+			}
 		}
 		now, err := s.now(ctx, tx)
 		if err != nil {
