@@ -233,7 +233,9 @@ func (s *Store) EventAppend(_ context.Context, e *telemetry.Event) error {
 	s.mu.Lock()
 	log := s.logs[e.SessionID]
 	if log == nil {
-		log = &sessionLog{}
+		// A run writes about ten events: size the first block for one run
+		// so a new session does not regrow its slices four times.
+		log = &sessionLog{events: make([]telemetry.Event, 0, 12), pos: make([]int64, 0, 12)}
 		s.logs[e.SessionID] = log
 	}
 	e.SequenceNumber = int64(len(log.events)) + 1
