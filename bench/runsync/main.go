@@ -20,6 +20,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -129,6 +130,11 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternating rounds; the median round of each target is reported")
 	maxDur := flag.Duration("max", 30*time.Second, "time limit per target")
 	flag.Parse()
+	// Run with the garbage collector setting the omniserve binary ships
+	// with (cmd/omniserve), for both targets alike.
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(200)
+	}
 
 	agent, err := omniserve.NewAgent(omniserve.AgentConfig{
 		Name:  "bench",
@@ -162,7 +168,11 @@ func main() {
 		os_ = append(os_, load(ours.URL+"/run/sync", *conc, *total, *maxDur))
 	}
 	b, o := median(bs), median(os_)
-	fmt.Printf("machine: %d CPUs, %s, concurrency %d, %d requests per target per round, median of %d rounds\n", runtime.NumCPU(), runtime.Version(), *conc, *total, len(bs))
+	gogc := os.Getenv("GOGC")
+	if gogc == "" {
+		gogc = "200 (the omniserve default)"
+	}
+	fmt.Printf("machine: %d CPUs, %s, GOGC %s, concurrency %d, %d requests per target per round, median of %d rounds\n", runtime.NumCPU(), runtime.Version(), gogc, *conc, *total, len(bs))
 	fmt.Printf("bare net/http:       %8.0f req/s  p50 %-10v p99 %-10v errors %d\n", b.rps(), b.p50.Round(time.Microsecond), b.p99.Round(time.Microsecond), b.errors)
 	fmt.Printf("omniserve /run/sync: %8.0f req/s  p50 %-10v p99 %-10v errors %d\n", o.rps(), o.p50.Round(time.Microsecond), o.p99.Round(time.Microsecond), o.errors)
 	fmt.Printf("ratio: %.1f%% of bare (target >= 50%%)\n", 100*o.rps()/b.rps())
