@@ -258,3 +258,28 @@ func (p RetryPolicy) Stream(ctx context.Context, attempt StreamAttemptFunc, onFa
 		yield(&Chunk{Done: true, Response: final}, nil)
 	}
 }
+
+// Call runs attempt under p and returns its response. onFailure, if set,
+// is told of every failed attempt (for logs).
+func (p RetryPolicy) Call(ctx context.Context, attempt func(ctx context.Context) (*Response, error), onFailure func(ctx context.Context, n int, err error)) (*Response, error) {
+	var (
+		resp *Response
+		n    int
+	)
+	err := p.Do(ctx, func(ctx context.Context) error {
+		n++
+		r, err := attempt(ctx)
+		if err != nil {
+			if onFailure != nil {
+				onFailure(ctx, n, err)
+			}
+			return err
+		}
+		resp = r
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}

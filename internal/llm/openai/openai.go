@@ -154,24 +154,9 @@ func (m *Model) Generate(ctx context.Context, req *llm.Request) (*llm.Response, 
 	if err != nil {
 		return nil, err
 	}
-	var (
-		resp    *llm.Response
-		attempt int
-	)
-	err = m.retry.Do(ctx, func(ctx context.Context) error {
-		attempt++
-		r, err := m.generateOnce(ctx, params)
-		if err != nil {
-			m.logFailure(ctx, "generate", attempt, err)
-			return err
-		}
-		resp = r
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return resp, nil
+	return m.retry.Call(ctx, func(ctx context.Context) (*llm.Response, error) {
+		return m.generateOnce(ctx, params)
+	}, func(ctx context.Context, n int, err error) { m.logFailure(ctx, "generate", n, err) })
 }
 
 func (m *Model) generateOnce(ctx context.Context, params oai.ChatCompletionNewParams) (*llm.Response, error) {
