@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -182,6 +183,7 @@ func (a *API) routes() http.Handler {
 	hc.DocsPath = ""
 	hc.SchemasPath = ""
 	hc.CreateHooks = nil // no $schema links in bodies: clients of the original expect plain objects
+	hc.OnAddOperation = append(hc.OnAddOperation, tagOperation)
 	hc.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		"bearer": {Type: "http", Scheme: "bearer", Description: "Required when the server runs with an auth token."},
 	}
@@ -236,10 +238,30 @@ func (a *API) routes() http.Handler {
 
 // public reports whether op needs no token.
 func public(op *huma.Operation) bool {
-	for _, t := range op.Tags {
-		if t == tagPublic {
-			return true
-		}
+	v, _ := op.Metadata[metaPublic].(bool)
+	return v
+}
+
+// publicMeta is the Metadata of an operation that needs no token.
+func publicMeta() map[string]any { return map[string]any{metaPublic: true} }
+
+// tagOperation groups operations in the docs by the first path segment.
+func tagOperation(_ *huma.OpenAPI, op *huma.Operation) {
+	if len(op.Tags) > 0 {
+		return
 	}
-	return false
+	switch seg, _, _ := strings.Cut(strings.TrimPrefix(op.Path, "/"), "/"); seg {
+	case "run":
+		op.Tags = []string{"Runs"}
+	case "health", "ready":
+		op.Tags = []string{"Health"}
+	case "tools", "metrics":
+		op.Tags = []string{"Agent"}
+	case "events", "sessions":
+		op.Tags = []string{"Sessions"}
+	case "telemetry":
+		op.Tags = []string{"Telemetry"}
+	case "background":
+		op.Tags = []string{"Background"}
+	}
 }

@@ -483,6 +483,22 @@ func TestOpenAPIIsValid(t *testing.T) {
 			t.Errorf("path %s missing", p)
 		}
 	}
+	// Operations are grouped in the docs by area.
+	for path, tag := range map[string]string{"/run": "Runs", "/health": "Health", "/tools": "Agent", "/telemetry/events": "Telemetry", "/events/{session_id}": "Sessions"} {
+		item := doc.Paths.Find(path)
+		if item == nil {
+			t.Errorf("path %s missing", path)
+			continue
+		}
+		for _, op := range item.Operations() {
+			if len(op.Tags) != 1 || op.Tags[0] != tag {
+				t.Errorf("%s tags = %v, want [%s]", path, op.Tags, tag)
+			}
+		}
+	}
+	if strings.Contains(string(body), "omniserve.public") {
+		t.Error("internal operation metadata leaked into the document")
+	}
 }
 
 func TestPrometheus(t *testing.T) {

@@ -73,7 +73,7 @@ type readyOutput struct {
 func (a *API) registerCore(api huma.API) {
 	huma.Register(api, huma.Operation{
 		OperationID: "health", Method: http.MethodGet, Path: "/health",
-		Summary: "Liveness: answers while the process serves requests", Tags: []string{tagPublic},
+		Summary: "Liveness: answers while the process serves requests", Metadata: publicMeta(),
 	}, func(ctx context.Context, _ *struct{}) (*bodyOutput[HealthBody], error) {
 		return &bodyOutput[HealthBody]{Body: HealthBody{
 			Status:    "healthy",
@@ -85,8 +85,8 @@ func (a *API) registerCore(api huma.API) {
 
 	huma.Register(api, huma.Operation{
 		OperationID: "ready", Method: http.MethodGet, Path: "/ready",
-		Summary: "Readiness: 200 once started, 503 before that and while draining",
-		Tags:    []string{tagPublic},
+		Summary:  "Readiness: 200 once started, 503 before that and while draining",
+		Metadata: publicMeta(),
 		Responses: map[string]*huma.Response{
 			"503": {Description: "Not ready: starting up or shutting down. The body says which part is not ready."},
 		},

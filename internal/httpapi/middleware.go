@@ -17,8 +17,9 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// tagPublic marks operations that never need a token.
-const tagPublic = "public"
+// metaPublic is the operation Metadata key marking operations that never
+// need a token.
+const metaPublic = "omniserve.public"
 
 // recorder captures the status and stamps X-Process-Time just before the
 // header goes out. Unwrap lets http.ResponseController reach the
