@@ -17,6 +17,10 @@ import (
 	"github.com/omniserve/omniserve/internal/tool"
 )
 
+// DefaultMaxHistory is how many remembered messages a run sends the model
+// when Config.MaxHistory is zero.
+const DefaultMaxHistory = 200
+
 // DefaultMaxSteps is the model-call budget of one run when Config.MaxSteps is zero.
 const DefaultMaxSteps = 10
 
@@ -43,6 +47,11 @@ type Config struct {
 	Temperature *float64
 	// MaxTokens caps each completion; zero means the provider default.
 	MaxTokens int
+	// MaxHistory caps how many of the session's remembered messages a run
+	// sends the model (the most recent, starting at a user message, so a
+	// tool exchange is never cut in half); memory itself keeps them all.
+	// Defaults to DefaultMaxHistory.
+	MaxHistory int
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }

@@ -843,3 +843,33 @@ func TestNewSessionID(t *testing.T) {
 		}
 	}
 }
+
+func TestRecentHistory(t *testing.T) {
+	u := func(s string) llm.Message { return llm.Message{Role: llm.RoleUser, Content: s} }
+	a := func(s string) llm.Message { return llm.Message{Role: llm.RoleAssistant, Content: s} }
+	call := llm.Message{Role: llm.RoleAssistant, ToolCalls: []llm.ToolCall{{ID: "c", Name: "t"}}}
+	res := llm.Message{Role: llm.RoleTool, ToolCallID: "c", Content: "r"}
+	h := []llm.Message{u("1"), call, res, a("1"), u("2"), a("2")}
+	tests := []struct {
+		limit int
+		want  []llm.Message
+	}{
+		{10, h},
+		{6, h},
+		{3, []llm.Message{u("2"), a("2")}}, // never starts at a tool result
+		{2, []llm.Message{u("2"), a("2")}},
+		{1, []llm.Message{}},
+	}
+	for _, tt := range tests {
+		got := recentHistory(h, tt.limit)
+		if len(got) != len(tt.want) {
+			t.Errorf("limit %d: got %d messages, want %d", tt.limit, len(got), len(tt.want))
+			continue
+		}
+		for i := range got {
+			if got[i].Content != tt.want[i].Content || got[i].Role != tt.want[i].Role {
+				t.Errorf("limit %d: message %d = %+v, want %+v", tt.limit, i, got[i], tt.want[i])
+			}
+		}
+	}
+}

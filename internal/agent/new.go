@@ -41,6 +41,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.MaxSteps == 0 {
 		cfg.MaxSteps = DefaultMaxSteps
 	}
+	if cfg.MaxHistory <= 0 {
+		cfg.MaxHistory = DefaultMaxHistory
+	}
 	if cfg.Tools == nil {
 		cfg.Tools = tool.NewRegistry()
 	}

@@ -120,6 +120,7 @@ func (r *run) execute(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", &failure{failInternal, fmt.Errorf("load history: %w", err)}
 	}
+	history = recentHistory(history, a.cfg.MaxHistory)
 	msgs := append(slices.Clip(history), llm.Message{Role: llm.RoleUser, Content: r.p.Query})
 	turn := len(history) // msgs[turn:] is what this run adds to memory
 	specs := a.cfg.Tools.Specs()
@@ -292,4 +293,18 @@ func (r *run) stream(ctx context.Context, req *llm.Request, span, callID string)
 		return nil, err
 	}
 	return nil, llm.ErrStreamTruncated
+}
+
+// recentHistory keeps at most limit of the latest messages, starting at a
+// user message so that no assistant tool call loses its results (or the
+// reverse) at the cut.
+func recentHistory(history []llm.Message, limit int) []llm.Message {
+	if len(history) <= limit {
+		return history
+	}
+	start := len(history) - limit
+	for start < len(history) && history[start].Role != llm.RoleUser {
+		start++
+	}
+	return history[start:]
 }

@@ -18,6 +18,25 @@ type EventsListBody struct {
 	SessionID string            `json:"session_id"`
 	Events    []telemetry.Event `json:"events"`
 	Count     int               `json:"count"`
+	// NextCursor, when set, is the sequence number to pass as cursor for
+	// the next page; absent on the last page.
+	NextCursor *int64 `json:"next_cursor,omitempty"`
+}
+
+// maxListEvents caps one page of GET /events/{session_id}/list, so a long
+// session cannot make one response (and its buffer) grow without bound.
+const maxListEvents = 10_000
+
+type eventsListInput struct {
+	SessionID string `path:"session_id" maxLength:"256" doc:"The session. Letters, digits and . _ : @ - only."`
+	RunID     string `query:"run_id" doc:"Only this run."`
+	Cursor    int64  `query:"cursor" minimum:"0" doc:"Only events after this sequence number (a previous page's next_cursor)."`
+	Limit     int    `query:"limit" minimum:"1" maximum:"10000" doc:"At most this many events. Defaults to 10000."`
+}
+
+// Resolve implements huma.Resolver.
+func (in *eventsListInput) Resolve(huma.Context) []error {
+	return checkSessionID(in.SessionID, "path.session_id")
 }
 
 // StepsSummary summarises the trace of GET /events/{session_id}/trace;
@@ -136,22 +155,35 @@ func (a *API) registerEvents(api huma.API) {
 
 	huma.Register(api, huma.Operation{
 		OperationID: "events-list", Method: http.MethodGet, Path: "/events/{session_id}/list",
-		Summary:  "List a session's stored events",
+		Summary: "List a session's stored events",
+		Description: "Events in sequence order, at most `limit` (10,000 by default and at most) per page; " +
+			"`next_cursor` is set when more remain.",
 		Security: bearer,
 		Errors:   []int{http.StatusUnprocessableEntity},
-	}, func(ctx context.Context, in *sessionRunInput) (*bodyOutput[EventsListBody], error) {
-		evs, err := a.cfg.Events.EventList(ctx, telemetry.ListParams{SessionID: in.SessionID, RunID: in.RunID})
+	}, func(ctx context.Context, in *eventsListInput) (*bodyOutput[EventsListBody], error) {
+		limit := in.Limit
+		if limit <= 0 {
+			limit = maxListEvents
+		}
+		evs, err := a.cfg.Events.EventList(ctx, telemetry.ListParams{SessionID: in.SessionID, RunID: in.RunID, After: in.Cursor, Limit: limit + 1})
 		if err != nil {
 			return nil, a.storeError(ctx, "list session events", err)
 		}
+		body := EventsListBody{SessionID: in.SessionID}
+		if len(evs) > limit {
+			evs = evs[:limit]
+			next := evs[limit-1].SequenceNumber
+			body.NextCursor = &next
+		}
 		// Filter again on the run, which may be in metadata only.
-		out := make([]telemetry.Event, 0, len(evs))
+		body.Events = make([]telemetry.Event, 0, len(evs))
 		for _, e := range evs {
 			if in.RunID == "" || e.Run() == in.RunID {
-				out = append(out, e)
+				body.Events = append(body.Events, e)
 			}
 		}
-		return &bodyOutput[EventsListBody]{Body: EventsListBody{SessionID: in.SessionID, Events: out, Count: len(out)}}, nil
+		body.Count = len(body.Events)
+		return &bodyOutput[EventsListBody]{Body: body}, nil
 	})
 
 	huma.Register(api, huma.Operation{

@@ -510,3 +510,35 @@ func TestRunStreamResumeCursor(t *testing.T) {
 		t.Errorf("bad Last-Event-ID: %d %s", resp.StatusCode, body)
 	}
 }
+
+// TestEventsListPages: a long session is listed in bounded pages that
+// cover every event exactly once.
+func TestEventsListPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for range 25 {
+		_ = b.store.EventAppend(t.Context(), &telemetry.Event{EventType: "user_message", SessionID: "long", RunID: "run_1"})
+	}
+	var seen []int64
+	cursor := int64(0)
+	for page := 0; ; page++ {
+		if page > 10 {
+			t.Fatal("paging never ended")
+		}
+		_, body := b.do(t, http.MethodGet, "/events/long/list?limit=10&cursor="+strconv.FormatInt(cursor, 10), "")
+		got := decode[EventsListBody](t, body)
+		for _, e := range got.Events {
+			seen = append(seen, e.SequenceNumber)
+		}
+		if got.NextCursor == nil {
+			break
+		}
+		cursor = *got.NextCursor
+	}
+	if len(seen) != 25 || seen[0] != 1 || seen[24] != 25 {
+		t.Errorf("pages covered %v", seen)
+	}
+	if resp, _ := b.do(t, http.MethodGet, "/events/long/list?limit=10001", ""); resp.StatusCode != http.StatusUnprocessableEntity {
+		t.Errorf("limit over the cap: %d, want 422", resp.StatusCode)
+	}
+}
