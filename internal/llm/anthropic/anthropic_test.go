@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/omniserve/omniserve/internal/llm"
+	"github.com/omniserve/omniserve/internal/llm/llmtest"
 )
 
 // richRequest exercises every part of the request mapping.
@@ -103,7 +104,7 @@ func TestRequestMapping(t *testing.T) {
 
 			var err error
 			if stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), richRequest()))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), richRequest()))
 			} else {
 				_, err = m.Generate(t.Context(), richRequest())
 			}
@@ -154,7 +155,7 @@ func TestHeaders(t *testing.T) {
 			if _, err := m.Generate(t.Context(), req); err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
-			if _, _, err := collect(m.GenerateStream(t.Context(), req)); err != nil {
+			if _, _, err := llmtest.Collect(m.GenerateStream(t.Context(), req)); err != nil {
 				t.Fatalf("got stream error %v, want nil", err)
 			}
 			for i, r := range f.Requests() {
@@ -390,7 +391,7 @@ func TestInvalidRequest(t *testing.T) {
 
 			_, err := m.Generate(t.Context(), tt.req)
 			checkInvalid(t, err, tt.wantMsg)
-			_, _, err = collect(m.GenerateStream(t.Context(), tt.req))
+			_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), tt.req))
 			checkInvalid(t, err, tt.wantMsg)
 			if n := len(f.Requests()); n != 0 {
 				t.Errorf("got %d requests, want none", n)
@@ -571,7 +572,7 @@ func TestGenerateStream(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPI(t, reply{file: tt.file})
 			m, _ := newTestModel(t, f, nil)
-			deltas, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+			deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 			if err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
@@ -659,7 +660,7 @@ func TestRetry(t *testing.T) {
 
 				var err error
 				if stream {
-					_, _, err = collect(m.GenerateStream(t.Context(), req))
+					_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), req))
 				} else {
 					_, err = m.Generate(t.Context(), req)
 				}
@@ -772,12 +773,12 @@ func TestConnectionRefused(t *testing.T) {
 	url := srv.URL
 	srv.Close()
 
-	sleeps := &sleepRecorder{}
+	sleeps := &llmtest.SleepRecorder{}
 	m, err := New(Config{
 		Model:   testModel,
 		BaseURL: url,
 		APIKey:  testKey,
-		Retry:   llm.RetryPolicy{MaxAttempts: 2, SleepFunc: sleeps.sleep},
+		Retry:   llm.RetryPolicy{MaxAttempts: 2, SleepFunc: sleeps.Sleep},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -805,7 +806,7 @@ func TestStreamErrorEvent(t *testing.T) {
 		t.Parallel()
 		f := newFakeAPI(t, reply{file: "stream_error.sse"})
 		m, _ := newTestModel(t, f, nil)
-		deltas, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		checkError(t, err, &llm.Error{Provider: ProviderName, Retryable: true, Message: "error event in stream: overloaded_error: Overloaded"})
 		if diff := cmp.Diff([]string{"Hello!"}, deltas); diff != "" {
 			t.Errorf("deltas mismatch (-want +got):\n%s", diff)
@@ -823,7 +824,7 @@ func TestStreamErrorEvent(t *testing.T) {
 		t.Parallel()
 		f := newFakeAPI(t, reply{file: "stream_error_early.sse"}, reply{file: "stream_text.sse"})
 		m, _ := newTestModel(t, f, nil)
-		_, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		_, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		if err != nil {
 			t.Fatalf("got error %v, want nil", err)
 		}
@@ -839,7 +840,7 @@ func TestStreamErrorEvent(t *testing.T) {
 		t.Parallel()
 		f := newFakeAPI(t, reply{body: "event: error\ndata: upstream went away\n\n"})
 		m, _ := newTestModel(t, f, nil)
-		_, _, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		_, _, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		lerr, ok := errors.AsType[*llm.Error](err)
 		if !ok || lerr.Retryable || !strings.Contains(lerr.Message, "upstream went away") {
 			t.Errorf("got %v, want a final *llm.Error naming the event's data", err)
@@ -854,7 +855,7 @@ func TestStreamTruncated(t *testing.T) {
 		t.Parallel()
 		f := newFakeAPI(t, reply{file: "stream_cut.sse"})
 		m, _ := newTestModel(t, f, nil)
-		deltas, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		if !errors.Is(err, llm.ErrStreamTruncated) || !llm.IsRetryable(err) {
 			t.Fatalf("got error %v, want a retryable llm.ErrStreamTruncated", err)
 		}
@@ -877,7 +878,7 @@ func TestStreamTruncated(t *testing.T) {
 		first, _, _ := strings.Cut(string(readTestdata(t, "stream_cut.sse")), "\n\n")
 		f := newFakeAPI(t, reply{body: first + "\n\n"})
 		m, _ := newTestModel(t, f, nil)
-		_, _, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		_, _, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		if !errors.Is(err, llm.ErrStreamTruncated) {
 			t.Fatalf("got error %v, want llm.ErrStreamTruncated", err)
 		}
@@ -890,7 +891,7 @@ func TestStreamTruncated(t *testing.T) {
 		t.Parallel()
 		f := newFakeAPI(t, reply{file: "message_text.json"})
 		m, _ := newTestModel(t, f, func(c *Config) { c.Retry.MaxAttempts = 1 })
-		_, _, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
+		_, _, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Hi"}}}))
 		if !errors.Is(err, llm.ErrStreamTruncated) {
 			t.Fatalf("got error %v, want llm.ErrStreamTruncated", err)
 		}

@@ -2,7 +2,6 @@ package gemini
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/omniserve/omniserve/internal/llm"
+	"github.com/omniserve/omniserve/internal/llm/llmtest"
 )
 
 // testKey is the key the adapter-specific tests use; it must never show up
@@ -146,31 +146,11 @@ func readTestdata(t *testing.T, name string) []byte {
 	return data
 }
 
-// sleepRecorder is a RetryPolicy.SleepFunc that records delays instead of
-// waiting.
-type sleepRecorder struct {
-	mu     sync.Mutex
-	delays []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.delays = append(s.delays, d)
-	return ctx.Err()
-}
-
-func (s *sleepRecorder) Delays() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.delays...)
-}
-
 // newTestModel returns a Model talking to f, with retries that never wait.
 // edit, if given, adjusts the config first.
-func newTestModel(t *testing.T, f *fakeAPI, edit func(*Config)) (*Model, *sleepRecorder) {
+func newTestModel(t *testing.T, f *fakeAPI, edit func(*Config)) (*Model, *llmtest.SleepRecorder) {
 	t.Helper()
-	sleeps := &sleepRecorder{}
+	sleeps := &llmtest.SleepRecorder{}
 	cfg := Config{
 		Model:      testModel,
 		BaseURL:    f.srv.URL,
@@ -179,7 +159,7 @@ func newTestModel(t *testing.T, f *fakeAPI, edit func(*Config)) (*Model, *sleepR
 		Retry: llm.RetryPolicy{
 			BaseDelay: time.Millisecond,
 			MaxDelay:  time.Minute,
-			SleepFunc: sleeps.sleep,
+			SleepFunc: sleeps.Sleep,
 			RandFunc:  func(upTo time.Duration) time.Duration { return upTo },
 		},
 	}
@@ -191,22 +171,6 @@ func newTestModel(t *testing.T, f *fakeAPI, edit func(*Config)) (*Model, *sleepR
 		t.Fatalf("New: %v", err)
 	}
 	return m, sleeps
-}
-
-// collect drains a stream into its text chunks, its final response and its
-// error.
-func collect(seq func(func(*llm.Chunk, error) bool)) (deltas []string, final *llm.Response, err error) {
-	for c, e := range seq {
-		if e != nil {
-			return deltas, final, e
-		}
-		if c.Done {
-			final = c.Response
-			continue
-		}
-		deltas = append(deltas, c.TextDelta)
-	}
-	return deltas, final, nil
 }
 
 // decodeJSON decodes a JSON literal for comparison with a recorded body.

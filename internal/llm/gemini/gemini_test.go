@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/omniserve/omniserve/internal/llm"
+	"github.com/omniserve/omniserve/internal/llm/llmtest"
 )
 
 // richRequest exercises every part of the request mapping.
@@ -94,7 +95,7 @@ func TestRequestMapping(t *testing.T) {
 
 			var err error
 			if stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), richRequest()))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), richRequest()))
 			} else {
 				_, err = m.Generate(t.Context(), richRequest())
 			}
@@ -222,7 +223,7 @@ func TestInvalidRequest(t *testing.T) {
 
 			_, err := m.Generate(t.Context(), tt.req)
 			checkInvalid(t, err, tt.wantMsg)
-			_, _, err = collect(m.GenerateStream(t.Context(), tt.req))
+			_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), tt.req))
 			checkInvalid(t, err, tt.wantMsg)
 			if n := len(f.Requests()); n != 0 {
 				t.Errorf("server got %d requests, want 0", n)
@@ -385,7 +386,7 @@ func TestGenerateStream(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPI(t, reply{file: tt.file})
 			m, _ := newTestModel(t, f, nil)
-			deltas, final, err := collect(m.GenerateStream(t.Context(), userText("Hi")))
+			deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 			if err != nil {
 				t.Fatalf("got error %v, want nil", err)
 			}
@@ -488,7 +489,7 @@ func TestRetry(t *testing.T) {
 			var err error
 			if tt.stream {
 				var final *llm.Response
-				_, final, err = collect(m.GenerateStream(t.Context(), userText("Hi")))
+				_, final, err = llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 				if err == nil && final == nil {
 					t.Error("stream ended without a Done chunk")
 				}
@@ -586,7 +587,7 @@ func TestErrors(t *testing.T) {
 				m, _ := newTestModel(t, f, func(c *Config) { c.Retry.MaxAttempts = 1 })
 				var err error
 				if stream {
-					_, _, err = collect(m.GenerateStream(t.Context(), userText("Hi")))
+					_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 				} else {
 					_, err = m.Generate(t.Context(), userText("Hi"))
 				}
@@ -624,7 +625,7 @@ func TestConnectionRefused(t *testing.T) {
 	for _, stream := range []bool{false, true} {
 		var err error
 		if stream {
-			_, _, err = collect(m.GenerateStream(t.Context(), userText("Hi")))
+			_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 		} else {
 			_, err = m.Generate(t.Context(), userText("Hi"))
 		}
@@ -697,7 +698,7 @@ func TestStreamTruncated(t *testing.T) {
 			t.Parallel()
 			f := newFakeAPI(t, tt.reply)
 			m, _ := newTestModel(t, f, nil)
-			deltas, final, err := collect(m.GenerateStream(t.Context(), userText("Hi")))
+			deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 			if final != nil {
 				t.Error("a broken stream reported Done")
 			}
@@ -791,7 +792,7 @@ func TestCancel(t *testing.T) {
 		if !errors.Is(err, context.Canceled) || llm.IsRetryable(err) {
 			t.Errorf("got error %v, want a final context.Canceled", err)
 		}
-		_, _, err = collect(m.GenerateStream(ctx, userText("Hi")))
+		_, _, err = llmtest.Collect(m.GenerateStream(ctx, userText("Hi")))
 		if !errors.Is(err, context.Canceled) || llm.IsRetryable(err) {
 			t.Errorf("stream: got error %v, want a final context.Canceled", err)
 		}
@@ -828,7 +829,7 @@ func TestTimeout(t *testing.T) {
 			})
 			var err error
 			if stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), userText("Hi")))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), userText("Hi")))
 			} else {
 				// The body is complete but the response never ends.
 				_, err = m.Generate(t.Context(), userText("Hi"))

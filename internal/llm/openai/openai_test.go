@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/omniserve/omniserve/internal/llm"
+	"github.com/omniserve/omniserve/internal/llm/llmtest"
 )
 
 func TestMain(m *testing.M) {
@@ -120,7 +121,7 @@ func TestRequestMapping(t *testing.T) {
 
 			var err error
 			if tt.stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), richRequest()))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), richRequest()))
 			} else {
 				_, err = m.Generate(t.Context(), richRequest())
 			}
@@ -205,7 +206,7 @@ func TestInvalidRequest(t *testing.T) {
 			m, _ := newTestModel(t, f, nil)
 
 			_, err := m.Generate(t.Context(), tt.req)
-			_, _, streamErr := collect(m.GenerateStream(t.Context(), tt.req))
+			_, _, streamErr := llmtest.Collect(m.GenerateStream(t.Context(), tt.req))
 			for _, err := range []error{err, streamErr} {
 				e, ok := errors.AsType[*llm.Error](err)
 				if !ok {
@@ -274,7 +275,7 @@ func TestGenerateStreamText(t *testing.T) {
 	f := newFakeAPI(t, reply{file: "stream_text.sse"})
 	m, _ := newTestModel(t, f, nil)
 
-	deltas, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Capital of France?"}}}))
+	deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{Messages: []llm.Message{{Role: llm.RoleUser, Content: "Capital of France?"}}}))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
@@ -298,7 +299,7 @@ func TestGenerateStreamToolCalls(t *testing.T) {
 	f := newFakeAPI(t, reply{file: "stream_tool_calls.sse"})
 	m, _ := newTestModel(t, f, nil)
 
-	deltas, final, err := collect(m.GenerateStream(t.Context(), richRequest()))
+	deltas, final, err := llmtest.Collect(m.GenerateStream(t.Context(), richRequest()))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
@@ -316,7 +317,7 @@ func TestGenerateStreamMissingDone(t *testing.T) {
 	f := newFakeAPI(t, reply{file: "stream_text.sse", dropDone: true})
 	m, _ := newTestModel(t, f, nil)
 
-	_, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{}))
+	_, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
@@ -332,7 +333,7 @@ func TestGenerateStreamCutAfterFinish(t *testing.T) {
 	f := newFakeAPI(t, reply{file: "stream_text.sse", cutAfter: 9})
 	m, _ := newTestModel(t, f, nil)
 
-	_, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{}))
+	_, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 	if err != nil {
 		t.Fatalf("got error %v, want nil", err)
 	}
@@ -441,7 +442,7 @@ func TestRetry(t *testing.T) {
 
 			var err error
 			if tt.stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), &llm.Request{}))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 			} else {
 				_, err = m.Generate(t.Context(), &llm.Request{})
 			}
@@ -532,7 +533,7 @@ func TestErrors(t *testing.T) {
 
 				var err error
 				if stream {
-					_, _, err = collect(m.GenerateStream(t.Context(), &llm.Request{}))
+					_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 				} else {
 					_, err = m.Generate(t.Context(), &llm.Request{})
 				}
@@ -576,13 +577,13 @@ func TestConnectionRefused(t *testing.T) {
 	refuse := func(context.Context, string, string) (net.Conn, error) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 	}
-	sleeps := &sleepRecorder{}
+	sleeps := &llmtest.SleepRecorder{}
 	m, err := New(Config{
 		Model:      "gpt-4o-mini",
 		BaseURL:    "http://127.0.0.1:9/v1",
 		APIKey:     testKey,
 		HTTPClient: &http.Client{Transport: &http.Transport{DialContext: refuse}},
-		Retry:      llm.RetryPolicy{SleepFunc: sleeps.sleep},
+		Retry:      llm.RetryPolicy{SleepFunc: sleeps.Sleep},
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -633,7 +634,7 @@ func TestStreamTruncated(t *testing.T) {
 			f := newFakeAPI(t, tt.reply)
 			m, _ := newTestModel(t, f, nil)
 
-			texts, final, err := collect(m.GenerateStream(t.Context(), &llm.Request{}))
+			texts, final, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 			if !errors.Is(err, llm.ErrStreamTruncated) {
 				t.Fatalf("got error %v, want llm.ErrStreamTruncated", err)
 			}
@@ -661,7 +662,7 @@ func TestStreamErrorEvent(t *testing.T) {
 	f := newFakeAPI(t, reply{file: "stream_error_event.sse"})
 	m, _ := newTestModel(t, f, nil)
 
-	texts, _, err := collect(m.GenerateStream(t.Context(), &llm.Request{}))
+	texts, _, err := llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 	want := &llm.Error{
 		Provider:  "openai",
 		Retryable: true,
@@ -790,7 +791,7 @@ func TestTimeout(t *testing.T) {
 
 			var err error
 			if stream {
-				_, _, err = collect(m.GenerateStream(t.Context(), &llm.Request{}))
+				_, _, err = llmtest.Collect(m.GenerateStream(t.Context(), &llm.Request{}))
 			} else {
 				_, err = m.Generate(t.Context(), &llm.Request{})
 			}
