@@ -236,3 +236,38 @@ func TestRunGoAgentFileErrors(t *testing.T) {
 		t.Errorf("code %d, stderr %q", r.code, r.stderr)
 	}
 }
+
+// TestRunFlagsReachTheServer: --auth-token, --no-docs and --rate-limit
+// change what the running server does, not just the banner.
+func TestRunFlagsReachTheServer(t *testing.T) {
+	port := freePort(t)
+	codes := map[string]int{}
+	r := runCLI(t, nil, func(ctx context.Context, s Server) error {
+		return serveAndCall(t, func(base string) {
+			for _, p := range []string{"/docs", "/tools", "/health"} {
+				resp, err := http.Get(base + p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				codes[p] = resp.StatusCode
+				if p == "/tools" && resp.Header.Get("X-RateLimit-Limit") != "5" {
+					t.Errorf("rate limit header = %q", resp.Header.Get("X-RateLimit-Limit"))
+				}
+			}
+		})(ctx, s)
+	}, "run", "--agent", "../../examples/echo.yaml", "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--auth-token", "s3cret-token", "--no-docs", "--rate-limit", "5")
+	if r.code != ExitOK {
+		t.Fatalf("code %d: %s", r.code, r.stderr)
+	}
+	want := map[string]int{"/docs": 404, "/tools": 401, "/health": 200}
+	for p, c := range want {
+		if codes[p] != c {
+			t.Errorf("%s = %d, want %d", p, codes[p], c)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "s3cret-token") {
+		t.Error("the token was printed")
+	}
+}
